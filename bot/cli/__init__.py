@@ -1,0 +1,21 @@
+"""The `promptbot` command line: one Typer app, one module per group of commands.
+
+Heavy imports (torch, sentence-transformers, discord.py) happen inside commands, so
+`promptbot --help` answers instantly.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import data_commands
+
+app = typer.Typer(
+    name="promptbot",
+    help="Creative-writing prompts by meaning, for Discord, that learn from reactions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+data_commands.register(app)

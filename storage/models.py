@@ -1,0 +1,261 @@
+"""SQLAlchemy 2.0 typed models: the whole schema (created by Alembic migrations).
+
+Times are stored as naive UTC ``DateTime`` so SQLite and PostgreSQL behave alike; every
+writer passes ``now`` explicitly, which lets the simulator run on simulated time.
+Discord snowflakes are stored as strings, exactly as given.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Unicode,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class ModelStatus(StrEnum):
+    BASE = "base"
+    CANDIDATE = "candidate"
+    CHAMPION = "champion"
+    RETIRED = "retired"
+    REJECTED = "rejected"
+
+
+class Prompt(Base):
+    __tablename__ = "prompts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text)
+    genres: Mapped[list[str]] = mapped_column(default=list)
+    themes: Mapped[list[str]] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    artifact_path: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    hyperparams: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("training_datasets.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        # At most one champion at any time, enforced by the database itself.
+        Index(
+            "uq_model_versions_one_champion",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'champion'"),
+            postgresql_where=text("status = 'champion'"),
+        ),
+    )
+
+
+class ChampionChange(Base):
+    """Append-only history of who served when: rollback walks it backwards."""
+
+    __tablename__ = "champion_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    previous_version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"))
+    action: Mapped[str] = mapped_column(String(32))  # init / promote / rollback / experiment
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class TrainingDataset(Base):
+    __tablename__ = "training_datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    vote_id_min: Mapped[int | None] = mapped_column(Integer)
+    vote_id_max: Mapped[int | None] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    pairs: Mapped[list[TrainingPair]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan"
+    )
+
+
+class TrainingPair(Base):
+    __tablename__ = "training_pairs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("training_datasets.id", ondelete="CASCADE"), index=True
+    )
+    anchor: Mapped[str] = mapped_column(Text)
+    positive_id: Mapped[str] = mapped_column(ForeignKey("prompts.id"))
+    negative_id: Mapped[str | None] = mapped_column(ForeignKey("prompts.id"))
+    source: Mapped[str] = mapped_column(String(32))  # vote / corpus
+
+    dataset: Mapped[TrainingDataset] = relationship(back_populates="pairs")
+
+
+class Request(Base):
+    """One ``/prompt`` (or simulated/CLI search) and who asked it."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    guild_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    raw_query: Mapped[str] = mapped_column(Text)
+    normalized_query: Mapped[str] = mapped_column(Text)
+    genre_filter: Mapped[str | None] = mapped_column(String(64))
+    model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
+    arm: Mapped[str | None] = mapped_column(String(16))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16), default="discord")
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+    results: Mapped[list[Result]] = relationship(
+        back_populates="request", order_by="Result.rank", cascade="all, delete-orphan"
+    )
+
+
+class Result(Base):
+    """One prompt shown for a request; a Discord message shows exactly one result."""
+
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id"))
+    score: Mapped[float] = mapped_column(Float)
+    model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    arm: Mapped[str | None] = mapped_column(String(16))
+    message_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+
+    request: Mapped[Request] = relationship(back_populates="results")
+    votes: Mapped[list[Vote]] = relationship(back_populates="result")
+
+    __table_args__ = (UniqueConstraint("request_id", "rank", name="uq_results_request_rank"),)
+
+
+class Vote(Base):
+    """A user's current reaction on one result: +1 or -1, or removed (``removed_at`` set)."""
+
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"))
+    voter_id: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int] = mapped_column(Integer)
+    cast_at: Mapped[datetime] = mapped_column(DateTime)
+    changed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    result: Mapped[Result] = relationship(back_populates="votes")
+
+    __table_args__ = (
+        UniqueConstraint("result_id", "voter_id", name="uq_votes_result_voter"),
+        Index("ix_votes_cast_at", "cast_at"),
+    )
+
+
+class TrainingRun(Base):
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running/succeeded/failed/skipped
+    trigger: Mapped[str] = mapped_column(String(32), default="manual")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("training_datasets.id"))
+    start_version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"))
+    candidate_version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"))
+    pair_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    champion_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    candidate_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    traffic_share: Mapped[float] = mapped_column(Float)
+    mode: Mapped[str] = mapped_column(String(16), default="ab")  # ab / interleave
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running / finished
+    decision: Mapped[str | None] = mapped_column(String(16))  # promoted / rejected / kept
+    reason: Mapped[str] = mapped_column(Text, default="")
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Lease(Base):
+    """A named lock with an expiry, shared by every process on the database."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# APScheduler's SQLAlchemyJobStore table, mirrored here so migrations own it too.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
+
+Index("ix_results_prompt", Result.prompt_id)
+Index("ix_results_request", Result.request_id)
+Index("ix_votes_result", Vote.result_id)

@@ -1,0 +1,131 @@
+"""Votes: where a 👍/👎 on a result message is recorded, changed or removed.
+
+One vote per (result, voter). The latest reaction wins: 👎 after 👍 changes the vote to -1.
+Removing a reaction removes the vote only if that reaction is the one the vote holds, so
+taking back an old 👍 after switching to 👎 keeps the -1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from storage.models import Request, Result, Vote
+from storage.repositories.requests import result_for_message
+
+
+class VoteOutcome(StrEnum):
+    RECORDED = "recorded"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    REMOVED = "removed"
+    NOT_A_RESULT = "not_a_result"  # a message the bot did not send as a result
+    NO_VOTE = "no_vote"
+
+
+def record_vote(
+    session: Session, message_id: str, voter_id: str, value: int, now: datetime
+) -> VoteOutcome:
+    if value not in (1, -1):
+        raise ValueError("a vote is +1 or -1")
+    result = result_for_message(session, message_id)
+    if result is None:
+        return VoteOutcome.NOT_A_RESULT
+    vote = session.scalars(
+        select(Vote).where(Vote.result_id == result.id, Vote.voter_id == voter_id)
+    ).first()
+    if vote is None:
+        session.add(
+            Vote(result_id=result.id, voter_id=voter_id, value=value, cast_at=now, changed_at=now)
+        )
+        session.flush()
+        return VoteOutcome.RECORDED
+    if vote.value == value and vote.removed_at is None:
+        return VoteOutcome.UNCHANGED
+    vote.value, vote.changed_at, vote.removed_at = value, now, None
+    session.flush()
+    return VoteOutcome.CHANGED
+
+
+def remove_vote(
+    session: Session, message_id: str, voter_id: str, value: int, now: datetime
+) -> VoteOutcome:
+    result = result_for_message(session, message_id)
+    if result is None:
+        return VoteOutcome.NOT_A_RESULT
+    vote = session.scalars(
+        select(Vote).where(Vote.result_id == result.id, Vote.voter_id == voter_id)
+    ).first()
+    if vote is None or vote.removed_at is not None or vote.value != value:
+        return VoteOutcome.NO_VOTE
+    vote.removed_at, vote.changed_at = now, now
+    session.flush()
+    return VoteOutcome.REMOVED
+
+
+def current_vote(session: Session, message_id: str, voter_id: str) -> Vote | None:
+    stmt = (
+        select(Vote)
+        .join(Result)
+        .where(Result.message_id == message_id, Vote.voter_id == voter_id)
+    )
+    return session.scalars(stmt).first()
+
+
+@dataclass(frozen=True)
+class VoteView:
+    """A vote with everything needed to learn from it."""
+
+    vote_id: int
+    message_id: str | None
+    user_id: str
+    value: int
+    removed: bool
+    prompt_id: str
+    query: str
+    rank: int
+    model_version: str
+    arm: str | None
+    experiment_id: int | None
+    cast_at: datetime
+    changed_at: datetime
+
+
+def list_votes(
+    session: Session,
+    since: datetime | None = None,
+    after_id: int | None = None,
+    include_removed: bool = False,
+    limit: int | None = None,
+) -> list[VoteView]:
+    """Votes newest first (by last change)."""
+    stmt = (
+        select(Vote)
+        .options(joinedload(Vote.result).joinedload(Result.request))
+        .join(Result)
+        .join(Request)
+        .order_by(Vote.changed_at.desc(), Vote.id.desc())
+    )
+    if since is not None:
+        stmt = stmt.where(Vote.changed_at >= since)
+    if after_id is not None:
+        stmt = stmt.where(Vote.id > after_id)
+    if not include_removed:
+        stmt = stmt.where(Vote.removed_at.is_(None))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [
+        VoteView(
+            vote_id=v.id, message_id=v.result.message_id, user_id=v.voter_id, value=v.value,
+            removed=v.removed_at is not None, prompt_id=v.result.prompt_id,
+            query=v.result.request.normalized_query, rank=v.result.rank,
+            model_version=v.result.model_version_id, arm=v.result.arm,
+            experiment_id=v.result.request.experiment_id, cast_at=v.cast_at,
+            changed_at=v.changed_at,
+        )
+        for v in session.scalars(stmt).unique()
+    ]

@@ -1,0 +1,100 @@
+"""All configuration in one place, read from ``PROMPTBOT_*`` environment variables.
+
+An optional TOML file (``PROMPTBOT_CONFIG=/path/promptbot.toml``) supplies defaults that
+environment variables override. The Discord token is read from ``DISCORD_TOKEN`` only and is
+kept as a ``SecretStr`` so it never appears in ``repr``, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT / "data"
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("promptbot", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMPTBOT_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="models, indexes, SQLite file")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite under home"
+    )
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "PROMPTBOT_DISCORD_TOKEN")
+    )
+    discord_api_url: str | None = Field(default=None, description="REST base, e.g. .../api/v10")
+    discord_gateway_url: str | None = Field(default=None, description="gateway ws:// URL")
+    dev_guild_id: int | None = Field(default=None, description="sync commands to this guild only")
+    admin_role: str | None = Field(default=None, description="role name that may use /model")
+    cooldown_requests: int = Field(default=5, description="/prompt calls allowed per window")
+    cooldown_seconds: float = Field(default=60.0, description="cooldown window")
+    reconcile_days: int = Field(default=7, description="on start, re-read reactions this far back")
+    max_keywords_chars: int = 200
+
+    backend: Literal["onnx", "torch"] = Field(default="onnx", description="serving encoder")
+    approximate_above: int = Field(default=50_000, description="use HNSW above this corpus size")
+    hybrid: bool = Field(default=False, description="fuse BM25 with dense scores")
+    champion_poll_seconds: float = Field(default=5.0, description="how often serving re-reads")
+
+    retrain_schedule: str = Field(default="0 4 * * 1", description="cron: weekly, Monday 04:00")
+    retrain_min_votes: int = Field(default=50, description="new votes needed to train")
+    retrain_from: Literal["champion", "base"] = "base"
+    replay_ratio: float = Field(default=1.0, description="corpus pairs per vote pair")
+    votes_daily_cap: int = Field(default=50, description="votes per user per day that count")
+    train_threads: int = Field(default=1, description="torch threads for background training")
+    gate_tolerance: float = Field(default=0.01, description="allowed golden-set NDCG@5 drop")
+    lease_seconds: float = Field(default=3 * 3600, description="retraining lease expiry")
+
+    experiment_share: float = Field(default=0.5, description="candidate traffic share")
+    experiment_min_votes: int = Field(default=100, description="votes per arm before deciding")
+    experiment_promote_prob: float = 0.95
+    experiment_reject_prob: float = 0.05
+    experiment_max_days: float = 14.0
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'promptbot.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("PROMPTBOT_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings afresh (environment and config file), with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]
