@@ -160,6 +160,7 @@ def _binary_lines(path: Path) -> Iterable[bytes | OversizedLine]:
                 while rest := handle.readline(1 << 20):  # skip the rest, never holding it all
                     size += len(rest)
                     if rest.endswith(b"\n"):
+                        size -= 1  # the newline is not part of the line
                         break
                 yield OversizedLine(size)
                 continue

@@ -1,0 +1,64 @@
+"""Migrations build the whole schema on both engines, go down and up again, and match the models."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from storage import migrations
+from storage.database import Database, SchemaNotMigratedError
+from storage.models import Base
+
+EXPECTED_TABLES = {
+    "prompts", "model_versions", "champion_changes", "training_datasets", "training_pairs",
+    "requests", "results", "votes", "training_runs", "experiments", "audit_log", "leases",
+    "apscheduler_jobs",
+}
+
+
+def table_names(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        return set(inspect(db.engine).get_table_names()) - {"alembic_version"}
+    finally:
+        db.dispose()
+
+
+def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
+    assert table_names(empty_db_url) == set()
+    migrations.upgrade(empty_db_url)
+    assert table_names(empty_db_url) == EXPECTED_TABLES
+    migrations.downgrade(empty_db_url, "base")
+    assert table_names(empty_db_url) == set()
+    migrations.upgrade(empty_db_url)
+    assert table_names(empty_db_url) == EXPECTED_TABLES
+
+
+def test_models_match_migrated_schema(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+    finally:
+        db.dispose()
+    assert diff == []
+
+
+def test_unmigrated_database_is_refused_with_the_command_to_run(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    try:
+        with pytest.raises(SchemaNotMigratedError, match="promptbot db upgrade"):
+            db.require_migrated()
+        migrations.upgrade(empty_db_url)
+        db.require_migrated()
+    finally:
+        db.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_db: Database) -> None:
+    with sqlite_db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
