@@ -38,11 +38,12 @@ class Vocabulary:
     genres: dict[str, list[str]]
     themes: dict[str, list[str]]
     phrasings: list[str]
+    topics: dict[str, list[str]]  # concrete subjects and the words users type for them
 
     @classmethod
     def load(cls, path: Path = VOCABULARY_PATH) -> Vocabulary:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(raw["genres"], raw["themes"], raw.get("phrasings", []))
+        return cls(raw["genres"], raw["themes"], raw.get("phrasings", []), raw.get("topics", {}))
 
     @property
     def _genre_lookup(self) -> dict[str, str]:

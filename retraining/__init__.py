@@ -1,0 +1,1 @@
+"""The learning loop: training pairs, fine-tuning, evaluation gate, experiments, scheduling."""

@@ -1,0 +1,243 @@
+"""Fine-tuning one candidate model: data, model, loss, arguments, trainer, save.
+
+One story, every knob named in :class:`TrainConfig`. Two presets:
+
+- ``strategy``: the strategy document's recipe — MultipleNegativesRankingLoss, 3 epochs,
+  batch 16, learning rate 2e-5, 10% warm-up, AdamW, in-batch negatives only.
+- ``default``: what measured best on prompts the model never saw (README, "Fine-tuning"):
+  GISTEmbedLoss with the base model as guide (drops in-batch negatives the guide scores above
+  the positive, i.e. likely false negatives in a corpus full of near-neighbours), one mined
+  hard negative per pair, 1 epoch, then the weights averaged with the base model
+  (LM-Cocktail) to keep what the base knew.
+
+Artifacts are written under a temporary directory and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    loss: Literal["mnrl", "gist"] = "gist"
+    hard_negatives: bool = True
+    average_with_base: float = 0.3  # weight of the base model in the final average (0 = none)
+    max_steps: int = -1  # > 0 caps training (tests use a handful of steps)
+    seed: int = 13
+    threads: int | None = None
+    pairs_per_prompt: int = 8
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "strategy": TrainConfig(
+        epochs=3, batch_size=16, learning_rate=2e-5, warmup_ratio=0.1, loss="mnrl",
+        hard_negatives=False, average_with_base=0.0,
+    ),
+    "default": TrainConfig(),
+}
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    anchor: str
+    positive: str
+    negative: str | None = None
+
+
+@dataclass
+class TrainOutcome:
+    model_dir: Path
+    examples: int
+    steps: int
+    seconds: float
+    final_loss: float | None
+    config: TrainConfig
+    loss_history: list[float] = field(default_factory=list)
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.examples_seen / self.seconds if self.seconds else 0.0
+
+    @property
+    def examples_seen(self) -> int:
+        return self.steps * self.config.batch_size
+
+
+def _dataset(examples: Sequence[TrainingExample], with_negatives: bool, seed: int) -> Any:
+    from datasets import Dataset
+
+    rows: dict[str, list[str]] = {"anchor": [], "positive": []}
+    if with_negatives:
+        rows["negative"] = []
+    for ex in examples:
+        if with_negatives and ex.negative is None:
+            continue
+        rows["anchor"].append(ex.anchor)
+        rows["positive"].append(ex.positive)
+        if with_negatives:
+            rows["negative"].append(ex.negative or "")
+    return Dataset.from_dict(rows).shuffle(seed=seed)
+
+
+def _loss(model: Any, config: TrainConfig, guide_dir: Path) -> Any:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import (
+        GISTEmbedLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if config.loss == "gist":
+        guide = SentenceTransformer(str(guide_dir), device="cpu")
+        return GISTEmbedLoss(model, guide=guide)
+    return MultipleNegativesRankingLoss(model)
+
+
+def average_with(model: Any, other_dir: Path, weight_of_other: float) -> None:
+    """In place: model <- (1 - w) * model + w * other (same architecture)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    other = SentenceTransformer(str(other_dir), device="cpu").state_dict()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.dtype.is_floating_point and name in other:
+                tensor.mul_(1 - weight_of_other).add_(other[name], alpha=weight_of_other)
+
+
+def train_candidate(
+    start_dir: Path,
+    base_dir: Path,
+    examples: Sequence[TrainingExample],
+    config: TrainConfig,
+    out_dir: Path,
+    card_details: dict[str, Any] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainOutcome:
+    """Fine-tune ``start_dir`` on ``examples`` and publish the model at ``out_dir``."""
+    import torch
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerModelCardData,
+        SentenceTransformerTrainer,
+    )
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+    from transformers import TrainerCallback
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    # 1. data
+    with_negatives = config.hard_negatives and any(e.negative for e in examples)
+    train_dataset = _dataset(examples, with_negatives, config.seed)
+    if len(train_dataset) == 0:
+        raise ValueError("no training examples")
+
+    # 2. model (model card written offline)
+    card = SentenceTransformerModelCardData(
+        language="en", license="apache-2.0", model_name="promptbot prompt retriever",
+        local_files_only=True, generate_widget_examples=False,
+    )
+    model = SentenceTransformer(str(start_dir), device="cpu", model_card_data=card)
+
+    # 3. loss
+    loss = _loss(model, config, base_dir)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        # 4. arguments
+        args = SentenceTransformerTrainingArguments(
+            output_dir=str(work / "checkpoints"),
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            warmup_ratio=config.warmup_ratio,
+            optim="adamw_torch",
+            batch_sampler=BatchSamplers.NO_DUPLICATES,  # duplicates would be false negatives
+            seed=config.seed,
+            data_seed=config.seed,
+            use_cpu=True,
+            logging_steps=10,
+            save_strategy="steps",
+            save_steps=200,
+            save_total_limit=1,
+            report_to="none",
+            dataloader_num_workers=0,
+            disable_tqdm=False,
+        )
+        losses: list[float] = []
+
+        class Progress(TrainerCallback):  # type: ignore[misc]
+            def on_log(self, _args, state, _control, logs=None, **_):  # type: ignore[no-untyped-def]
+                if logs and "loss" in logs:
+                    losses.append(float(logs["loss"]))
+                    log.info("step %d/%d loss %.4f", state.global_step, state.max_steps,
+                             logs["loss"])
+
+            def on_step_end(self, _args, state, _control, **_):  # type: ignore[no-untyped-def]
+                if on_step:
+                    on_step(state.global_step, state.max_steps)
+
+        # 5. trainer
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=train_dataset, loss=loss, callbacks=[Progress()]
+        )
+        started = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - started
+
+        # 6. keep what the base knew
+        if config.average_with_base > 0:
+            average_with(model, base_dir, config.average_with_base)
+
+        # 7. save, then publish atomically
+        if card_details:
+            model.model_card_data.model_name = card_details.get("name", "promptbot")
+        final = work / "final"
+        model.save_pretrained(str(final))
+        _publish(final, out_dir)
+        return TrainOutcome(
+            model_dir=out_dir, examples=len(train_dataset), steps=result.global_step,
+            seconds=seconds, final_loss=losses[-1] if losses else None, config=config,
+            loss_history=losses,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _publish(src: Path, dst: Path) -> None:
+    if dst.exists():
+        raise FileExistsError(f"{dst} already exists; model versions are never overwritten")
+    os.replace(src, dst)
+
+
+def config_with_overrides(preset: str, **overrides: Any) -> TrainConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(PRESETS[preset], **given)

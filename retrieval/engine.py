@@ -1,0 +1,180 @@
+"""The search engine: one model version over one corpus, answering keyword queries.
+
+``SearchEngine.build`` loads the encoder (ONNX Runtime for serving, torch as the reference),
+embeds the corpus through the per-model cache, and builds an exact index (numpy) or, above
+``approximate_above`` prompts, an HNSW index — same API either way. Hybrid search (BM25 fused
+with dense by reciprocal rank) is available behind a setting; it measured worse than dense
+alone on our test split (see README), so it is off by default.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.embedding_cache import EmbeddingStats, embed_corpus
+from retrieval.encoders import Encoder, OnnxEncoder
+from retrieval.model_registry import ModelRef
+from retrieval.vector_index import ExactIndex, HnswIndex, build_index
+from retrieval.vocabulary import normalize_query
+
+log = logging.getLogger(__name__)
+Backend = Literal["onnx", "torch"]
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Hit:
+    prompt: CorpusPrompt
+    score: float
+
+    @property
+    def prompt_id(self) -> str:
+        return self.prompt.id
+
+
+def onnx_dir_for(model: ModelRef, cache_dir: Path) -> Path:
+    return cache_dir / "onnx" / model.key
+
+
+def load_encoder(model: ModelRef, backend: Backend, cache_dir: Path,
+                 threads: int | None = None) -> Encoder:
+    """The encoder for ``model``; the ONNX export is made once per model and cached."""
+    if backend == "torch":
+        from retrieval.encoders import TorchEncoder
+
+        return TorchEncoder(model.path, threads=threads)
+    onnx_dir = onnx_dir_for(model, cache_dir)
+    if not (onnx_dir / "model.onnx").is_file():
+        from retrieval.onnx_export import export_onnx
+
+        log.info("exporting %s to ONNX (once per model version)", model.label)
+        export_onnx(model.path, onnx_dir)
+    return OnnxEncoder(onnx_dir, threads=threads)
+
+
+class SearchEngine:
+    def __init__(
+        self,
+        model: ModelRef,
+        encoder: Encoder,
+        prompts: Sequence[CorpusPrompt],
+        matrix: np.ndarray,
+        approximate_above: int = 50_000,
+        hybrid: bool = False,
+    ) -> None:
+        self.model = model
+        self.encoder = encoder
+        self.prompts = list(prompts)
+        self.matrix = matrix
+        self.index: ExactIndex | HnswIndex = build_index(matrix, approximate_above=approximate_above)
+        self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
+        self._bm25 = _Bm25([_bm25_text(p) for p in self.prompts]) if hybrid else None
+
+    @classmethod
+    def build(
+        cls,
+        model: ModelRef,
+        prompts: Sequence[CorpusPrompt],
+        cache_dir: Path,
+        backend: Backend = "onnx",
+        approximate_above: int = 50_000,
+        hybrid: bool = False,
+        show_progress: bool = False,
+        encoder: Encoder | None = None,
+        stats: EmbeddingStats | None = None,
+    ) -> SearchEngine:
+        encoder = encoder or load_encoder(model, backend, cache_dir)
+        cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}.npz"
+        matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats)
+        return cls(model, encoder, prompts, matrix, approximate_above, hybrid)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def genre_mask(self, genre: str | None) -> np.ndarray | None:
+        if not genre:
+            return None
+        wanted = genre.lower()
+        return np.fromiter((wanted in g for g in self._genres), dtype=bool, count=len(self._genres))
+
+    def search(self, query: str, k: int = 5, genre: str | None = None) -> list[Hit]:
+        return self.search_many([query], k, genre)[0]
+
+    def search_many(
+        self, queries: Sequence[str], k: int = 5, genre: str | None = None
+    ) -> list[list[Hit]]:
+        """Top-k hits per query (queries are normalized here, so callers may pass raw text)."""
+        if not self.prompts or not queries:
+            return [[] for _ in queries]
+        normalized = [normalize_query(q) or q for q in queries]
+        vectors = self.encoder.encode(normalized, batch_size=64)
+        mask = self.genre_mask(genre)
+        depth = min(len(self.prompts), max(k, 100) if self._bm25 else k)
+        scores, ids = self.index.search(vectors, depth, allowed=mask)
+        results = []
+        for row, query in enumerate(normalized):
+            pairs = [(int(i), float(s)) for i, s in zip(ids[row], scores[row], strict=True) if i >= 0]
+            if self._bm25 is not None:
+                pairs = self._fuse(query, pairs, mask, depth)
+            results.append([Hit(self.prompts[i], s) for i, s in pairs[:k]])
+        return results
+
+    def _fuse(self, query: str, dense: list[tuple[int, float]], mask: np.ndarray | None,
+              depth: int) -> list[tuple[int, float]]:
+        assert self._bm25 is not None
+        lexical = self._bm25.top(query, depth, mask)
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, (i, _) in enumerate(ranking, start=1):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
+        return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _bm25_text(prompt: CorpusPrompt) -> str:
+    from retrieval.documents import document_text
+
+    return document_text(prompt)
+
+
+class _Bm25:
+    """bm25s over the same document text as the dense index (title, tags, text)."""
+
+    def __init__(self, documents: list[str]) -> None:
+        import bm25s
+
+        self._bm25s = bm25s
+        self._retriever = bm25s.BM25()
+        self._retriever.index(bm25s.tokenize(documents, stopwords="en", show_progress=False),
+                              show_progress=False)
+        self._n = len(documents)
+
+    def scores(self, query: str) -> np.ndarray:
+        tokens = self._bm25s.tokenize([query], stopwords="en", show_progress=False,
+                                      return_ids=False)[0]
+        return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
+
+    def top(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        scores = self.scores(query)
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        order = np.lexsort((np.arange(self._n), -scores))[:k]
+        return [(int(i), float(scores[i])) for i in order if np.isfinite(scores[i])]
+
+
+class Bm25Ranker:
+    """BM25 alone, as a baseline: ``text`` only, or ``tags`` (the same text as dense)."""
+
+    def __init__(self, prompts: Sequence[CorpusPrompt], with_tags: bool = True) -> None:
+        self.prompts = list(prompts)
+        texts = [_bm25_text(p) if with_tags else f"{p.title}. {p.text}" for p in self.prompts]
+        self._bm25 = _Bm25(texts)
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        return [Hit(self.prompts[i], s) for i, s in self._bm25.top(normalize_query(query), k)]
