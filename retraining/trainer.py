@@ -83,18 +83,29 @@ class TrainOutcome:
 
 
 def _dataset(examples: Sequence[TrainingExample], with_negatives: bool, seed: int) -> Any:
+    """A shuffled ``datasets.Dataset``; with negatives, rows lacking one get a random text
+    that is not a positive for that anchor (all rows of a dataset need the same columns)."""
     from datasets import Dataset
 
+    rng = random.Random(seed)
+    positives_of: dict[str, set[str]] = {}
+    for ex in examples:
+        positives_of.setdefault(ex.anchor, set()).add(ex.positive)
+    texts = sorted({ex.positive for ex in examples})
     rows: dict[str, list[str]] = {"anchor": [], "positive": []}
     if with_negatives:
         rows["negative"] = []
     for ex in examples:
-        if with_negatives and ex.negative is None:
-            continue
         rows["anchor"].append(ex.anchor)
         rows["positive"].append(ex.positive)
         if with_negatives:
-            rows["negative"].append(ex.negative or "")
+            negative = ex.negative
+            for _ in range(20):
+                if negative is not None:
+                    break
+                pick = rng.choice(texts)
+                negative = None if pick in positives_of[ex.anchor] else pick
+            rows["negative"].append(negative or "")
     return Dataset.from_dict(rows).shuffle(seed=seed)
 
 

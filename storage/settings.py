@@ -63,8 +63,7 @@ class Settings(BaseSettings):
 
     experiment_share: float = Field(default=0.5, description="candidate traffic share")
     experiment_min_votes: int = Field(default=100, description="votes per arm before deciding")
-    experiment_promote_prob: float = 0.95
-    experiment_reject_prob: float = 0.05
+    experiment_alpha: float = Field(default=0.05, description="always-valid p-value threshold")
     experiment_max_days: float = 14.0
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import data_commands
+from bot.cli import data_commands, model_commands, retrieval_commands, training_commands
 
 app = typer.Typer(
     name="promptbot",
@@ -19,3 +19,6 @@ app = typer.Typer(
 )
 
 data_commands.register(app)
+retrieval_commands.register(app)
+training_commands.register(app)
+model_commands.register(app)

@@ -1,0 +1,81 @@
+"""`promptbot train`: fine-tune a candidate on the corpus, evaluate it, register it."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import console, fail, load_settings, open_database
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+
+
+def train(
+    preset: str = typer.Option("default", help="Named configuration: default or strategy."),
+    epochs: float | None = typer.Option(None, help="Epochs (overrides the preset)."),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
+    warmup_ratio: float | None = typer.Option(None, "--warmup-ratio"),
+    loss: str | None = typer.Option(None, help="mnrl or gist."),
+    hard_negatives: bool | None = typer.Option(None, "--hard-negatives/--no-hard-negatives"),
+    average_with_base: float | None = typer.Option(
+        None, "--average-with-base", help="Weight of the base model in a final weight average."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    seed: int | None = typer.Option(None),
+    pairs_per_prompt: int | None = typer.Option(None, "--pairs-per-prompt"),
+    start: str = typer.Option("base", help="Model to fine-tune from (any --model value)."),
+    promote: bool = typer.Option(False, help="Make it champion if it beats the champion."),
+) -> None:
+    """Fine-tune a candidate on the corpus, evaluate it on the test split, register it."""
+    from retraining.candidates import train_and_register
+    from retraining.corpus_training import corpus_pairs
+    from retraining.golden_eval import load_golden_set
+    from retraining.promotion import promote_if_better
+    from retraining.trainer import config_with_overrides
+    from retrieval.corpus_view import load_corpus_from_db
+
+    settings = load_settings()
+    db = open_database(settings)
+    try:
+        config = config_with_overrides(
+            preset, epochs=epochs, batch_size=batch_size, learning_rate=lr,
+            warmup_ratio=warmup_ratio, loss=loss, hard_negatives=hard_negatives,
+            average_with_base=average_with_base, max_steps=max_steps, seed=seed,
+            pairs_per_prompt=pairs_per_prompt,
+        )
+    except (ValueError, TypeError) as exc:
+        fail(str(exc))
+    prompts = load_corpus_from_db(db)
+    if not prompts:
+        fail("no prompts imported; run `promptbot init` first.")
+    golden = load_golden_set(prompts)
+    console.print(f"building training pairs ({preset} preset) ...")
+    pairs = corpus_pairs(prompts, golden, settings.cache_dir, hard_negatives=config.hard_negatives,
+                         per_prompt=config.pairs_per_prompt, seed=config.seed)
+    console.print(f"{len(pairs)} pairs from {len(prompts) - len(golden.split.heldout_prompts)} "
+                  "training prompts; training ...")
+    result = train_and_register(db, settings, pairs, prompts, golden, config, start_ref=start,
+                                label=f"corpus fine-tune ({preset})")
+    table = Table(title=f"candidate {result.version_id}")
+    table.add_column("setting")
+    for metric in ("P@1", "MRR@10", "NDCG@5", "NDCG@10"):
+        table.add_column(metric, justify="right")
+    for setting, by_slice in result.metrics.items():
+        m = by_slice.get("all")
+        if m is None:
+            table.add_row(setting, *["—"] * 4)  # no judged queries in this setting
+            continue
+        table.add_row(setting, *(f"{m[x]:.3f}" for x in ("P@1", "MRR@10", "NDCG@5", "NDCG@10")))
+    console.print(table)
+    console.print(
+        f"trained {result.outcome.steps} steps in {result.outcome.seconds:.0f}s "
+        f"({result.outcome.pairs_per_second:.1f} pairs/s)"
+    )
+    if promote:
+        decision = promote_if_better(db, settings, result.version_id, golden,
+                                     actor="promptbot train --promote")
+        console.print(decision.message)
+    console.print(f"new version: {result.version_id}")

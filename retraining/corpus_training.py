@@ -1,0 +1,47 @@
+"""Training pairs from the corpus for `promptbot train`: generated queries + judged train
+queries, hard negatives mined with the base model, leak-checked against the split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from retraining.corpus_pairs import (
+    CorpusPairBuilder,
+    Pair,
+    assert_no_leak,
+    mine_hard_negatives,
+)
+from retraining.golden_eval import GoldenSet
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.engine import SearchEngine
+from retrieval.model_registry import resolve_model
+from retrieval.vocabulary import default_vocabulary
+
+
+def base_rankings(anchors: Sequence[str], prompts: Sequence[CorpusPrompt], cache_dir: Path,
+                  depth: int = 50) -> dict[str, list[str]]:
+    engine = SearchEngine.build(resolve_model("base", None), prompts, cache_dir)
+    unique = list(dict.fromkeys(anchors))
+    hits = engine.search_many(unique, depth)
+    return {a: [h.prompt_id for h in row] for a, row in zip(unique, hits, strict=True)}
+
+
+def corpus_pairs(
+    prompts: Sequence[CorpusPrompt],
+    golden: GoldenSet,
+    cache_dir: Path,
+    hard_negatives: bool = True,
+    per_prompt: int = 8,
+    seed: int = 13,
+) -> list[Pair]:
+    builder = CorpusPairBuilder(default_vocabulary(), seed=seed, per_prompt=per_prompt)
+    heldout = golden.split.heldout_prompts
+    forbidden = golden.split.test_anchors(golden.queries)
+    pairs = builder.build(prompts, heldout, forbidden, golden.split.train_queries(golden.queries))
+    if hard_negatives:
+        training = [p for p in prompts if p.id not in heldout]
+        rankings = base_rankings([p.anchor for p in pairs], training, cache_dir)
+        pairs = mine_hard_negatives(pairs, training, rankings, builder, seed=seed)
+    assert_no_leak(pairs, heldout, forbidden)
+    return pairs

@@ -1,0 +1,70 @@
+"""The offline gate a candidate must pass before it meets live users.
+
+- Golden set (``data/eval`` test split): the candidate's NDCG@5 may not fall more than
+  ``tolerance`` below the champion's, on the whole corpus or on held-out prompts.
+- Vote slice (votes on queries held out of training): the candidate's NDCG@5 of 👍-voted
+  prompts must be higher than the champion's. With no held-out votes, it must instead beat
+  the champion on the golden test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retraining.golden_eval import ndcg5
+from retraining.vote_pairs import VoteJudgment
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.engine import SearchEngine
+from retrieval.metrics import aggregate
+from retrieval.model_registry import ModelRef
+
+
+def vote_slice_metrics(model: ModelRef, prompts: Sequence[CorpusPrompt],
+                       judgments: Sequence[VoteJudgment], cache_dir: Path) -> dict[str, float]:
+    relevant: dict[str, dict[str, int]] = {}
+    for j in judgments:
+        if j.value > 0:
+            relevant.setdefault(j.query, {})[j.prompt_id] = 1
+    if not relevant:
+        return {"n": 0.0}
+    engine = SearchEngine.build(model, prompts, cache_dir)
+    queries = sorted(relevant)
+    ranked = engine.search_many(queries, 10)
+    rankings = {q: [h.prompt_id for h in hits] for q, hits in zip(queries, ranked, strict=True)}
+    return aggregate(rankings, relevant)["all"]
+
+
+@dataclass
+class GateDecision:
+    passed: bool
+    reason: str
+    details: dict[str, Any]
+
+
+def gate(champion_golden: dict, candidate_golden: dict, champion_votes: dict,
+         candidate_votes: dict, tolerance: float) -> GateDecision:
+    details = {
+        "golden_test": [ndcg5(champion_golden), ndcg5(candidate_golden)],
+        "golden_heldout": [ndcg5(champion_golden, "heldout"), ndcg5(candidate_golden, "heldout")],
+        "vote_slice": [champion_votes.get("NDCG@5"), candidate_votes.get("NDCG@5")],
+        "vote_slice_queries": int(candidate_votes.get("n", 0)),
+        "tolerance": tolerance,
+    }
+    for setting in ("test", "heldout"):
+        drop = ndcg5(champion_golden, setting) - ndcg5(candidate_golden, setting)
+        if drop > tolerance:
+            return GateDecision(False, f"golden {setting} NDCG@5 fell by {drop:.3f} "
+                                       f"(tolerance {tolerance:.3f})", details)
+    if candidate_votes.get("n", 0) > 0:
+        gain = candidate_votes["NDCG@5"] - champion_votes["NDCG@5"]
+        if gain <= 0:
+            return GateDecision(False, f"no gain on held-out votes ({gain:+.3f} NDCG@5)", details)
+        return GateDecision(True, f"held-out votes NDCG@5 {gain:+.3f}, golden within tolerance",
+                            details)
+    gain = ndcg5(candidate_golden) - ndcg5(champion_golden)
+    if gain <= 0:
+        return GateDecision(False, "no held-out votes and no golden gain", details)
+    return GateDecision(True, f"no held-out votes; golden NDCG@5 {gain:+.3f}", details)

@@ -1,0 +1,131 @@
+"""The service layer behind `/prompt` and reactions, shared by the bot and the simulator.
+
+``PromptService.serve`` validates keywords, picks the model (the champion, or an experiment
+arm for this user), searches, and records the request with its results in one transaction.
+``record_reaction`` turns a 👍/👎 on a result message into a vote. Both take ``now`` so the
+simulator can run them on simulated time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.database import Database, utcnow
+from storage.repositories.requests import ShownResult, attach_message, record_request
+from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
+
+from retraining.experiments import CANDIDATE, assign_arm, running_experiment
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.model_pool import ModelPool
+from retrieval.vocabulary import normalize_query
+
+THUMBS = {"👍": 1, "👎": -1}
+
+
+class BadQueryError(ValueError):
+    """Keywords we cannot search for; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class ServedResult:
+    result_id: int
+    rank: int
+    prompt: CorpusPrompt
+    score: float
+    model_version: str
+    arm: str | None
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    request_id: int
+    query: str
+    normalized: str
+    model_version: str
+    arm: str | None
+    experiment_id: int | None
+    results: list[ServedResult]
+    latency_ms: float
+
+
+def validate_keywords(raw: str, max_chars: int) -> str:
+    if raw is None or not raw.strip():
+        raise BadQueryError("Give me a few keywords, e.g. `/prompt fantasy dragons`.")
+    if len(raw) > max_chars:
+        raise BadQueryError(f"That's {len(raw)} characters; keep keywords under {max_chars}.")
+    normalized = normalize_query(raw)
+    if not normalized:
+        raise BadQueryError("I need words to search for, not just punctuation or symbols.")
+    return normalized
+
+
+class PromptService:
+    def __init__(self, db: Database, pool: ModelPool, max_keywords_chars: int = 200,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.pool = pool
+        self.max_keywords_chars = max_keywords_chars
+        self.clock = clock
+
+    def _choose_model(self, user_id: str) -> tuple[str, str | None, int | None]:
+        state = self.pool.state or self.pool.refresh()
+        with self.db.session() as session:
+            experiment = running_experiment(session)
+            if experiment is None or state.fallback_reason:
+                return state.serving_id, None, None
+            arm = assign_arm(experiment.id, user_id, experiment.traffic_share)
+            version = (experiment.candidate_version_id if arm == CANDIDATE
+                       else experiment.champion_version_id)
+            return version, arm, experiment.id
+
+    def serve(
+        self,
+        user_id: str,
+        keywords: str,
+        count: int = 1,
+        genre: str | None = None,
+        guild_id: str | None = None,
+        channel_id: str | None = None,
+        source: str = "discord",
+        now: datetime | None = None,
+    ) -> ServedRequest:
+        """Search and record; raises BadQueryError (nothing recorded) for unusable keywords."""
+        started = time.perf_counter()
+        normalized = validate_keywords(keywords, self.max_keywords_chars)
+        version, arm, experiment_id = self._choose_model(user_id)
+        engine = self.pool.engine(version)
+        hits = engine.search(normalized, max(1, min(count, 10)), genre=genre)
+        latency_ms = (time.perf_counter() - started) * 1000
+        with self.db.session() as session:
+            request = record_request(
+                session, user_id=user_id, raw_query=keywords, normalized_query=normalized,
+                model_version_id=version, now=now or self.clock(), guild_id=guild_id,
+                channel_id=channel_id, genre_filter=genre, experiment_id=experiment_id, arm=arm,
+                latency_ms=latency_ms, source=source,
+                results=[ShownResult(h.prompt_id, h.score, version, arm) for h in hits],
+            )
+            results = [
+                ServedResult(r.id, r.rank, h.prompt, h.score, version, arm)
+                for r, h in zip(request.results, hits, strict=True)
+            ]
+            request_id = request.id
+        return ServedRequest(request_id, keywords, normalized, version, arm, experiment_id,
+                             results, latency_ms)
+
+    def attach_message(self, result_id: int, message_id: str, channel_id: str) -> None:
+        with self.db.session() as session:
+            attach_message(session, result_id, message_id, channel_id)
+
+    def record_reaction(self, message_id: str, user_id: str, emoji: str, added: bool,
+                        now: datetime | None = None) -> VoteOutcome | None:
+        """A 👍/👎 added or removed on a message; None for any other emoji."""
+        value = THUMBS.get(emoji)
+        if value is None:
+            return None
+        with self.db.session() as session:
+            if added:
+                return record_vote(session, message_id, user_id, value, now or self.clock())
+            return remove_vote(session, message_id, user_id, value, now or self.clock())

@@ -1,0 +1,133 @@
+"""Votes -> training pairs, with documented rules.
+
+1. 👍 on (query, prompt) is a positive pair; 👎 is a hard negative for that query.
+2. A result nobody reacted to is not a negative: reactions are biased by position, and
+   silence is not a judgment (Joachims et al.).
+3. One user counts once per result (the votes table holds one row per (result, user));
+   removed votes do not count.
+4. Bot accounts never count (their reactions are ignored when they arrive).
+5. A per-user daily cap: at most ``daily_cap`` votes per user per UTC day count (the
+   earliest), so one enthusiast or spammer cannot steer the model.
+6. Conflicting votes on the same (normalized query, prompt) are resolved by majority;
+   ties are dropped.
+7. A 👎 is used only inside a (query, positive, negative) triple, when the query has a
+   positive — from votes, or from the corpus tags (a prompt whose genre or theme names
+   appear in the query).
+8. Votes are split into train and a held-out vote slice by a stable hash of the normalized
+   query (default 20% held out), so the gate can test on queries the candidate never saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from storage.repositories.votes import VoteView
+
+from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
+from retrieval.corpus_view import CorpusPrompt
+
+RULES_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VoteJudgment:
+    query: str
+    prompt_id: str
+    value: int  # +1 or -1 after the majority rule
+
+
+@dataclass
+class VotePairs:
+    train_pairs: list[Pair]
+    heldout: list[VoteJudgment]
+    counts: dict[str, int] = field(default_factory=dict)
+    vote_id_min: int | None = None
+    vote_id_max: int | None = None
+
+
+def apply_daily_cap(votes: Iterable[VoteView], daily_cap: int) -> list[VoteView]:
+    used: Counter[tuple[str, object]] = Counter()
+    kept = []
+    for vote in sorted(votes, key=lambda v: (v.cast_at, v.vote_id)):
+        key = (vote.user_id, vote.cast_at.date())
+        if used[key] < daily_cap:
+            used[key] += 1
+            kept.append(vote)
+    return kept
+
+
+def majority(votes: Iterable[VoteView]) -> list[VoteJudgment]:
+    tally: dict[tuple[str, str], int] = defaultdict(int)
+    for vote in votes:
+        tally[(vote.query, vote.prompt_id)] += vote.value
+    return [VoteJudgment(q, p, 1 if s > 0 else -1) for (q, p), s in sorted(tally.items()) if s]
+
+
+def is_heldout_query(query: str, fraction: float) -> bool:
+    digest = hashlib.sha256(query.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def build_vote_pairs(
+    votes: Sequence[VoteView],
+    prompts: Sequence[CorpusPrompt],
+    builder: CorpusPairBuilder,
+    daily_cap: int,
+    heldout_fraction: float = 0.2,
+    forbidden_anchors: frozenset[str] = frozenset(),
+) -> VotePairs:
+    counts: Counter[str] = Counter(votes_in=len(votes))
+    active = [v for v in votes if not v.removed]
+    counts["removed_ignored"] = len(votes) - len(active)
+    capped = apply_daily_cap(active, daily_cap)
+    counts["over_daily_cap"] = len(active) - len(capped)
+    judgments = majority(capped)
+    counts["conflict_ties_dropped"] = len({(v.query, v.prompt_id) for v in capped}) - len(judgments)
+    known = {p.id: p for p in prompts}
+    judgments = [j for j in judgments if j.prompt_id in known]
+
+    train = [j for j in judgments if not is_heldout_query(j.query, heldout_fraction)]
+    heldout = [j for j in judgments if is_heldout_query(j.query, heldout_fraction)]
+    positives: dict[str, list[str]] = defaultdict(list)
+    negatives: dict[str, list[str]] = defaultdict(list)
+    for j in train:
+        (positives if j.value > 0 else negatives)[j.query].append(j.prompt_id)
+
+    pairs: list[Pair] = []
+    for query in sorted(set(positives) | set(negatives)):
+        if query in forbidden_anchors:
+            counts["forbidden_anchor_dropped"] += 1
+            continue
+        pos = positives.get(query) or _tag_positives(query, prompts, builder, negatives[query])
+        if not pos:
+            counts["negatives_without_positive"] += len(negatives.get(query, []))
+            continue
+        neg = negatives.get(query, [])
+        for i, positive_id in enumerate(pos):
+            negative_id = neg[i % len(neg)] if neg else None
+            source = "vote" if query in positives else "vote_negative_tag_positive"
+            pairs.append(Pair(query, positive_id, source, negative_id))
+    counts["vote_pairs"] = len(pairs)
+    counts["heldout_judgments"] = len(heldout)
+    ids = [v.vote_id for v in votes]
+    return VotePairs(pairs, heldout, dict(counts), min(ids, default=None), max(ids, default=None))
+
+
+def _tag_positives(query: str, prompts: Sequence[CorpusPrompt], builder: CorpusPairBuilder,
+                   exclude: Sequence[str], limit: int = 2) -> list[str]:
+    """Corpus prompts whose tags match the query: positives for a query that only got 👎."""
+    words = set(query.split())
+    matches = []
+    for prompt in prompts:
+        if prompt.id in exclude:
+            continue
+        names = {n for g in prompt.genres for n in builder.genre_names(g)}
+        names |= {n for t in prompt.themes for n in builder.theme_names(t)}
+        if words & names and tag_relevant(query, prompt, builder):
+            matches.append(prompt.id)
+            if len(matches) >= limit:
+                break
+    return matches

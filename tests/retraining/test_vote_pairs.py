@@ -1,0 +1,92 @@
+"""Each vote->pair rule on its own."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from retraining.corpus_pairs import CorpusPairBuilder
+from retraining.vote_pairs import apply_daily_cap, build_vote_pairs, is_heldout_query, majority
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.vocabulary import default_vocabulary
+from storage.repositories.votes import VoteView
+
+T0 = datetime(2026, 3, 2, 9)
+PROMPTS = [
+    CorpusPrompt("p1", "Hoard", "A dragon counts coins.", ["Fantasy"], ["Greed"], "h1"),
+    CorpusPrompt("p2", "Knock", "Something knocks at night.", ["Horror"], ["Fear"], "h2"),
+    CorpusPrompt("p3", "Seas", "A sailor's last voyage.", ["Adventure"], ["Journey"], "h3"),
+]
+_ids = iter(range(1, 10_000))
+
+
+def vote(query: str, prompt: str, value: int, user: str = "u1", at: datetime = T0,
+         removed: bool = False) -> VoteView:
+    vid = next(_ids)
+    return VoteView(vid, f"m{vid}", user, value, removed, prompt, query, 1, "base", None, None,
+                    at, at)
+
+
+def build(votes, cap: int = 50, heldout: float = 0.0):  # type: ignore[no-untyped-def]
+    builder = CorpusPairBuilder(default_vocabulary())
+    return build_vote_pairs(votes, PROMPTS, builder, cap, heldout_fraction=heldout)
+
+
+def test_thumbs_up_is_a_positive_pair() -> None:
+    out = build([vote("dragon story", "p1", 1)])
+    assert [(p.anchor, p.positive_id, p.negative_id) for p in out.train_pairs] == [
+        ("dragon story", "p1", None)]
+
+
+def test_thumbs_down_becomes_negative_of_a_triple_with_a_voted_positive() -> None:
+    out = build([vote("dragon story", "p1", 1, "u1"), vote("dragon story", "p2", -1, "u2")])
+    assert [(p.positive_id, p.negative_id) for p in out.train_pairs] == [("p1", "p2")]
+
+
+def test_thumbs_down_alone_uses_a_tag_positive_or_is_dropped() -> None:
+    tagged = build([vote("horror", "p3", -1)])
+    assert [(p.positive_id, p.negative_id, p.source) for p in tagged.train_pairs] == [
+        ("p2", "p3", "vote_negative_tag_positive")]
+    untagged = build([vote("zzz qqq", "p3", -1)])
+    assert untagged.train_pairs == []
+    assert untagged.counts["negatives_without_positive"] == 1
+
+
+def test_no_reaction_is_not_a_negative() -> None:
+    # p2 and p3 were shown but nobody reacted: they appear nowhere
+    out = build([vote("dragon story", "p1", 1)])
+    assert all(p.negative_id is None for p in out.train_pairs)
+
+
+def test_conflicting_votes_majority_and_ties_dropped() -> None:
+    assert majority([vote("q", "p1", 1, "a"), vote("q", "p1", 1, "b"), vote("q", "p1", -1, "c")]
+                    )[0].value == 1
+    out = build([vote("dragon story", "p1", 1, "a"), vote("dragon story", "p1", -1, "b")])
+    assert out.train_pairs == [] and out.counts["conflict_ties_dropped"] == 1
+
+
+def test_removed_votes_do_not_count() -> None:
+    out = build([vote("dragon story", "p1", 1, removed=True)])
+    assert out.train_pairs == [] and out.counts["removed_ignored"] == 1
+
+
+def test_daily_cap_keeps_the_earliest_votes_per_user_per_day() -> None:
+    spam = [vote(f"query {i}", "p1", 1, "spammer", T0 + timedelta(minutes=i)) for i in range(10)]
+    other_day = [vote("query x", "p1", 1, "spammer", T0 + timedelta(days=1))]
+    kept = apply_daily_cap(spam + other_day, daily_cap=3)
+    assert [v.query for v in kept] == ["query 0", "query 1", "query 2", "query x"]
+    assert build(spam, cap=3).counts["over_daily_cap"] == 7
+
+
+def test_heldout_vote_slice_is_stable_by_query() -> None:
+    votes = [vote(f"topic {i}", "p1", 1, f"u{i}") for i in range(200)]
+    out = build(votes, heldout=0.2)
+    held = {j.query for j in out.heldout}
+    assert 20 <= len(held) <= 60
+    assert held.isdisjoint({p.anchor for p in out.train_pairs})
+    assert all(is_heldout_query(q, 0.2) for q in held)
+
+
+def test_dataset_records_the_vote_id_range() -> None:
+    votes = [vote("a b", "p1", 1), vote("c d", "p1", 1)]
+    out = build(votes)
+    assert (out.vote_id_min, out.vote_id_max) == (votes[0].vote_id, votes[1].vote_id)
