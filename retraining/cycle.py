@@ -253,7 +253,8 @@ class RetrainingCycle:
     def _replay_pairs(self, builder: CorpusPairBuilder, prompts, golden: GoldenSet,  # type: ignore[no-untyped-def]
                       forbidden: frozenset[str], vote_pairs: int) -> list[Pair]:
         """Corpus pairs mixed back in so the model does not forget what it knew."""
-        want = int(round(vote_pairs * self.settings.replay_ratio))
+        want = max(int(round(vote_pairs * self.settings.replay_ratio)),
+                   self.settings.replay_min_pairs)
         if want <= 0:
             return []
         corpus = builder.build(prompts, golden.split.heldout_prompts, forbidden)

@@ -47,13 +47,17 @@ class GateDecision:
 def gate(champion_golden: dict, candidate_golden: dict, champion_votes: dict,
          candidate_votes: dict, tolerance: float) -> GateDecision:
     details = {
-        "golden_test": [ndcg5(champion_golden), ndcg5(candidate_golden)],
-        "golden_heldout": [ndcg5(champion_golden, "heldout"), ndcg5(candidate_golden, "heldout")],
+        "golden_test": [_maybe(champion_golden, "test"), _maybe(candidate_golden, "test")],
+        "golden_heldout": [_maybe(champion_golden, "heldout"), _maybe(candidate_golden, "heldout")],
         "vote_slice": [champion_votes.get("NDCG@5"), candidate_votes.get("NDCG@5")],
         "vote_slice_queries": int(candidate_votes.get("n", 0)),
         "tolerance": tolerance,
     }
     for setting in ("test", "heldout"):
+        if "all" not in champion_golden.get(setting, {}) or "all" not in candidate_golden.get(
+            setting, {}
+        ):
+            continue  # no golden queries for this corpus (e.g. a community's own prompts)
         drop = ndcg5(champion_golden, setting) - ndcg5(candidate_golden, setting)
         if drop > tolerance:
             return GateDecision(False, f"golden {setting} NDCG@5 fell by {drop:.3f} "
@@ -64,7 +68,13 @@ def gate(champion_golden: dict, candidate_golden: dict, champion_votes: dict,
             return GateDecision(False, f"no gain on held-out votes ({gain:+.3f} NDCG@5)", details)
         return GateDecision(True, f"held-out votes NDCG@5 {gain:+.3f}, golden within tolerance",
                             details)
+    if "all" not in candidate_golden.get("test", {}):
+        return GateDecision(False, "no held-out votes and no golden queries to judge by", details)
     gain = ndcg5(candidate_golden) - ndcg5(champion_golden)
     if gain <= 0:
         return GateDecision(False, "no held-out votes and no golden gain", details)
     return GateDecision(True, f"no held-out votes; golden NDCG@5 {gain:+.3f}", details)
+
+
+def _maybe(metrics: dict, setting: str) -> float | None:
+    return metrics.get(setting, {}).get("all", {}).get("NDCG@5")

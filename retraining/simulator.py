@@ -1,0 +1,318 @@
+"""`promptbot simulate`: the whole feedback loop on simulated users and simulated time.
+
+Simulated users ask queries from a judged query file through the same service layer the bot
+uses (PromptService: requests, results, votes), react by a click model using the hidden
+judgments, and the same retraining cycle, gate and experiment checks run on their votes —
+on a database of the simulation's own. The champion is measured each day on a separate judged
+query set (``--eval-queries``) that never influences any decision.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage import migrations
+from storage.database import Database
+from storage.models import ModelStatus, Request, Result, Vote
+from storage.repositories.audit import write_audit
+from storage.repositories.model_versions import get_champion, register_version
+from storage.settings import Settings
+
+from retraining.click_model import ClickModel
+from retraining.cycle import RetrainingCycle
+from retraining.experiment_check import check_experiment
+from retraining.experiments import start_experiment
+from retraining.golden_eval import GoldenSet
+from retraining.serving import PromptService
+from retraining.trainer import TrainConfig
+from retrieval.base_model import ensure_base_model
+from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
+from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
+from retrieval.eval_sets import QUERIES_PATH, JudgedQuery, Split, load_queries, restrict_to
+from retrieval.evaluation import dense_ranker, evaluate_ranker
+from retrieval.model_pool import ModelPool
+from retrieval.model_registry import resolve_model
+
+SIM_START = datetime(2026, 1, 5, 0, 0)
+
+
+@dataclass
+class SimConfig:
+    out: Path
+    prompts: Path = SHIPPED_CORPUS
+    queries: Path | None = None  # default: the shipped train split
+    eval_queries: Path | None = None  # default: the shipped test split
+    start_model: str = "base"
+    days: int = 14
+    users: int = 150
+    queries_per_day: int = 300
+    results_per_request: int = 3
+    seed: int = 0
+    retrain: bool = True
+    cycle_every: int = 3
+    inject_bad_candidate: bool = False
+    aa_test: bool = False
+    click: ClickModel = field(default_factory=ClickModel)
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    min_votes: int = 200
+    experiment_min_votes: int = 100
+    experiment_max_days: float = 7.0
+    replay_min_pairs: int = 2000
+
+
+def _uses_shipped_set(cfg: SimConfig) -> bool:
+    return cfg.prompts.resolve() == SHIPPED_CORPUS.resolve() and cfg.queries is None
+
+
+class Simulation:
+    def __init__(self, cfg: SimConfig, base: Settings, progress: Callable[[str], None] = print
+                 ) -> None:
+        self.cfg = cfg
+        self.rng = random.Random(cfg.seed)
+        self.progress = progress
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        sim_home = cfg.out / "home"
+        shutil.rmtree(sim_home, ignore_errors=True)
+        self.settings = base.model_copy(update={
+            "home": sim_home, "database_url": f"sqlite:///{sim_home / 'sim.db'}",
+            "cache_home": base.cache_dir, "retrain_min_votes": cfg.min_votes,
+            "experiment_min_votes": cfg.experiment_min_votes,
+            "experiment_max_days": cfg.experiment_max_days, "replay_min_pairs": cfg.replay_min_pairs,
+            "retrain_from": "base",
+        })
+        self.now = SIM_START
+        self.decisions: list[dict[str, Any]] = []
+        self.days: list[dict[str, Any]] = []
+        self._ndcg_cache: dict[str, float | None] = {}
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        sim_home = self.settings.home
+        sim_home.mkdir(parents=True, exist_ok=True)
+        migrations.upgrade(self.settings.sqlalchemy_url)
+        self.db = Database(self.settings.sqlalchemy_url)
+        report = import_prompt_file(self.db, self.cfg.prompts)
+        if report.errors:
+            raise ValueError(f"{self.cfg.prompts}: {len(report.errors)} bad line(s)")
+        ensure_base_model(self.db, actor="simulator")
+        if self.cfg.start_model != "base":
+            start = resolve_model(self.cfg.start_model, self.db)
+            with self.db.session() as session:
+                if start.version_id is None:
+                    register_version(session, "start", str(start.path), ModelStatus.CANDIDATE,
+                                     self.now, label="simulation start model")
+            from storage.repositories.model_versions import set_champion
+
+            with self.db.session() as session:
+                set_champion(session, start.version_id or "start", "simulator", "init", self.now)
+        self.prompts = load_corpus_from_db(self.db)
+        self.users_queries, self.eval_queries, self.golden = self._query_sets()
+        self.pool = ModelPool(self.db, self.settings.cache_dir)
+        self.pool.refresh()
+        self.service = PromptService(self.db, self.pool, clock=lambda: self.now)
+        self.users = [f"sim-user-{i:04d}" for i in range(self.cfg.users)]
+
+    def _query_sets(self) -> tuple[list[JudgedQuery], list[JudgedQuery], GoldenSet]:
+        ids = frozenset(p.id for p in self.prompts)
+        if _uses_shipped_set(self.cfg):
+            queries, split = load_queries(QUERIES_PATH), Split.load()
+            users = restrict_to(split.train_queries(queries), ids)
+            default_eval = restrict_to(split.test_queries(queries), ids)
+            golden = GoldenSet(self.prompts, queries, split)
+        else:
+            users = restrict_to(load_queries(self.cfg.queries or QUERIES_PATH), ids)
+            default_eval = users
+            golden = GoldenSet(self.prompts, [], Split(frozenset(), frozenset(), frozenset()))
+        eval_queries = (restrict_to(load_queries(self.cfg.eval_queries), ids)
+                        if self.cfg.eval_queries else default_eval)
+        if not users:
+            raise ValueError("no judged user queries match the prompt file")
+        return users, eval_queries, golden
+
+    # -- one simulated day -------------------------------------------------------------------
+    def _simulate_requests(self, day: int) -> None:
+        day_start = SIM_START + timedelta(days=day - 1)
+        step = timedelta(days=1) / max(1, self.cfg.queries_per_day)
+        for i in range(self.cfg.queries_per_day):
+            self.now = day_start + i * step
+            user = self.rng.choice(self.users)
+            query = self.rng.choice(self.users_queries)
+            served = self.service.serve(user, query.query, count=self.cfg.results_per_request,
+                                        source="simulator", now=self.now)
+            for result in served.results:
+                message_id = f"sim-{served.request_id}-{result.rank}"
+                self.service.attach_message(result.result_id, message_id, "simulated")
+                value = self.cfg.click.reaction(result.rank, query.relevant.get(result.prompt.id, 0),
+                                                self.rng)
+                if value is not None:
+                    self.service.record_reaction(message_id, user, "👍" if value > 0 else "👎",
+                                                 True, self.now)
+
+    def _champion_ndcg5(self) -> tuple[str, float | None]:
+        state = self.pool.refresh()
+        version = state.serving_id
+        if version not in self._ndcg_cache:
+            if self.eval_queries:
+                metrics = evaluate_ranker(dense_ranker(self.pool.engine(version)), self.eval_queries)
+                self._ndcg_cache[version] = round(metrics["all"]["NDCG@5"], 4)
+            else:
+                self._ndcg_cache[version] = None
+        return version, self._ndcg_cache[version]
+
+    def _day_stats(self, day: int) -> dict[str, Any]:
+        start, end = SIM_START + timedelta(days=day - 1), SIM_START + timedelta(days=day)
+        with self.db.session() as session:
+            requests = session.scalar(select(func.count()).select_from(Request).where(
+                Request.created_at >= start, Request.created_at < end)) or 0
+            rows = session.execute(
+                select(Result.arm, Vote.value, func.count())
+                .join(Vote, Vote.result_id == Result.id)
+                .where(Vote.cast_at >= start, Vote.cast_at < end, Vote.removed_at.is_(None))
+                .group_by(Result.arm, Vote.value)
+            ).all()
+        tally: dict[str, Counter[int]] = {}
+        for arm, value, n in rows:
+            tally.setdefault(arm or "champion", Counter())[value] += n
+        rates = {arm: round(c[1] / (c[1] + c[-1]), 4) for arm, c in tally.items() if c[1] + c[-1]}
+        votes = sum(sum(c.values()) for c in tally.values())
+        ups = sum(c[1] for c in tally.values())
+        return {"day": day, "requests": requests, "votes": votes,
+                "thumbs_up_rate": rates, "overall_thumbs_up_rate":
+                round(ups / votes, 4) if votes else None}
+
+    def _end_of_day(self, day: int) -> int:
+        self.now = SIM_START + timedelta(days=day)
+        cycles = 0
+        outcome = check_experiment(self.db, self.settings, self.now)
+        if outcome and outcome[1].decision:
+            self._log_experiment(day, outcome[0], outcome[1].decision, outcome[1].reason)
+        if self.cfg.retrain and day % self.cfg.cycle_every == 0:
+            self.progress(f"day {day}: retraining cycle")
+            report = RetrainingCycle(self.db, self.settings, clock=lambda: self.now,
+                                     in_process=True, train_config=self.cfg.train_config,
+                                     golden=self.golden, progress=self.progress).run("simulation")
+            cycles += 1
+            if report.status == "rejected":
+                self.decisions.append({"day": day, "candidate_version": report.candidate_version,
+                                       "stage": "gate", "decision": "rejected",
+                                       "reason": report.reason})
+            elif report.status == "candidate":
+                self.progress(f"day {day}: {report.candidate_version} passed the gate "
+                              f"({report.reason}); experiment {report.experiment_id} starts")
+            elif report.status == "failed":
+                raise RuntimeError(f"retraining cycle failed: {report.reason}")
+        return cycles
+
+    def _log_experiment(self, day: int, experiment_id: int, decision: str, reason: str) -> None:
+        from storage.models import Experiment
+
+        with self.db.session() as session:
+            candidate = session.get(Experiment, experiment_id).candidate_version_id  # type: ignore[union-attr]
+        self.decisions.append({"day": day, "candidate_version": candidate, "stage": "experiment",
+                               "decision": decision, "reason": reason})
+        self.progress(f"day {day}: experiment {experiment_id} -> {decision} ({reason})")
+
+    # -- injected candidates -------------------------------------------------------------------
+    def _inject(self, version_id: str, label: str, degrade: bool) -> None:
+        champion = resolve_model("champion", self.db)
+        target = self.settings.models_dir / version_id
+        make_degraded_copy(champion.path, target, seed=self.cfg.seed, degrade=degrade)
+        with self.db.session() as session:
+            register_version(session, version_id, str(target), ModelStatus.CANDIDATE, self.now,
+                             label=label, parent_id=champion.version_id)
+            current = get_champion(session)
+            assert current is not None
+            start_experiment(session, current.id, version_id, self.settings.experiment_share,
+                             self.now)
+            write_audit(session, "simulator", "inject_candidate", self.now, target=version_id)
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self._setup()
+        if self.cfg.inject_bad_candidate:
+            self._inject("bad", "deliberately degraded (noised weights)", degrade=True)
+        elif self.cfg.aa_test:
+            self._inject("aa", "A/A: identical to the champion", degrade=False)
+        for day in range(1, self.cfg.days + 1):
+            self._simulate_requests(day)
+            stats = self._day_stats(day)
+            stats["cycles"] = self._end_of_day(day)
+            stats["champion_version"], stats["champion_ndcg5"] = self._champion_ndcg5()
+            stats["decisions"] = [d for d in self.decisions if d["day"] == day]
+            self.days.append(stats)
+            self.progress(
+                f"day {day}: {stats['requests']} requests, {stats['votes']} votes, 👍 "
+                f"{stats['thumbs_up_rate']}, champion {stats['champion_version']} NDCG@5 "
+                f"{stats['champion_ndcg5']}")
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        first, last = self.days[0], self.days[-1]
+        summary: dict[str, Any] = {
+            "start_ndcg5": self._ndcg_cache.get(self.days[0]["champion_version"])
+            if self.cfg.start_model == "base" else first["champion_ndcg5"],
+            "end_ndcg5": last["champion_ndcg5"],
+            "start_thumbs_up_rate": first["overall_thumbs_up_rate"],
+            "end_thumbs_up_rate": last["overall_thumbs_up_rate"],
+            "days": [{k: d[k] for k in ("day", "requests", "votes", "thumbs_up_rate",
+                                        "champion_version", "champion_ndcg5", "cycles")}
+                     for d in self.days],
+            "decisions": self.decisions,
+            "config": {"days": self.cfg.days, "users": self.cfg.users,
+                       "queries_per_day": self.cfg.queries_per_day, "seed": self.cfg.seed,
+                       "prompts": str(self.cfg.prompts), "start_model": self.cfg.start_model,
+                       "user_queries": len(self.users_queries),
+                       "eval_queries": len(self.eval_queries)},
+        }
+        if self.cfg.inject_bad_candidate:
+            summary["bad_candidate_promoted"] = any(
+                d["candidate_version"] == "bad" and d["decision"] == "promoted"
+                for d in self.decisions)
+        if self.cfg.aa_test:
+            summary["aa_candidate_promoted"] = any(
+                d["candidate_version"] == "aa" and d["decision"] == "promoted"
+                for d in self.decisions)
+        return summary
+
+
+def first_day_ndcg(sim: Simulation) -> float | None:
+    return sim.days[0]["champion_ndcg5"] if sim.days else None
+
+
+def make_degraded_copy(src: Path, dst: Path, seed: int, degrade: bool) -> None:
+    """Copy a model; with ``degrade``, add noise to every weight matrix (a clearly worse model)."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".*"))
+    if not degrade:
+        return
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    weights_file = next(dst.rglob("model.safetensors"))
+    weights = load_file(str(weights_file))
+    generator = torch.Generator().manual_seed(seed)
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and tensor.dim() >= 2:
+            noise = torch.randn(tensor.shape, generator=generator) * tensor.std() * 0.6
+            weights[name] = (tensor + noise).contiguous()
+    save_file(weights, str(weights_file), metadata={"format": "pt"})
+
+
+def write_outputs(summary: dict[str, Any], days: list[dict[str, Any]], out: Path) -> list[Path]:
+    from retraining.plots import plot_rates_and_quality
+
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    chart = out / "thumbs_up_and_ndcg.png"
+    plot_rates_and_quality(days, chart, "simulated days: 👍 rate per arm and champion NDCG@5")
+    return [out / "summary.json", chart]
