@@ -2,7 +2,8 @@
 
 Two jobs, both in a SQLAlchemyJobStore on the app's database:
 
-- ``retrain-cycle`` (cron from ``PROMPTBOT_RETRAIN_SCHEDULE``, default Mondays 04:00 UTC):
+- ``retrain-cycle`` (cron from ``PROMPTBOT_RETRAIN_SCHEDULE``, default ``0 4 * * mon``: Mondays
+  04:00 UTC; weekdays are best named, since APScheduler numbers Monday 0, not 1):
   one retraining cycle; the ``retrain`` lease keeps it to one at a time across processes.
 - ``experiment-check`` (hourly): decide the running A/B experiment when the data allow.
 

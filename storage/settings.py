@@ -52,10 +52,14 @@ class Settings(BaseSettings):
     hybrid: bool = Field(default=False, description="fuse BM25 with dense scores")
     champion_poll_seconds: float = Field(default=5.0, description="how often serving re-reads")
 
-    retrain_schedule: str = Field(default="0 4 * * 1", description="cron: weekly, Monday 04:00")
+    retrain_schedule: str = Field(
+        default="0 4 * * mon",
+        description="cron (UTC; name weekdays: APScheduler counts 0 as Monday) or interval:SECONDS",
+    )
     retrain_min_votes: int = Field(default=50, description="new votes needed to train")
     retrain_from: Literal["champion", "base"] = "base"
     replay_ratio: float = Field(default=1.0, description="corpus pairs per vote pair")
+    replay_min_pairs: int = Field(default=2000, description="at least this many corpus pairs")
     votes_daily_cap: int = Field(default=50, description="votes per user per day that count")
     train_threads: int = Field(default=1, description="torch threads for background training")
     gate_tolerance: float = Field(default=0.01, description="allowed golden-set NDCG@5 drop")
@@ -74,9 +78,13 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         return self.home / "models"
 
+    cache_home: Path | None = Field(
+        default=None, description="ONNX exports and embedding caches; default home/cache"
+    )
+
     @property
     def cache_dir(self) -> Path:
-        return self.home / "cache"
+        return self.cache_home or self.home / "cache"
 
     @classmethod
     def settings_customise_sources(

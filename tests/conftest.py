@@ -119,3 +119,9 @@ def sqlite_db(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[n
     database = Database(fresh_database_url("sqlite", request, tmp_path))
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONNX exports and corpus embeddings shared by the whole test session (made once)."""
+    return tmp_path_factory.mktemp("model-cache")

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import data_commands, model_commands, retrieval_commands, training_commands
+from bot.cli import (
+    data_commands,
+    model_commands,
+    retrieval_commands,
+    simulation_commands,
+    training_commands,
+)
 
 app = typer.Typer(
     name="promptbot",
@@ -22,3 +28,4 @@ data_commands.register(app)
 retrieval_commands.register(app)
 training_commands.register(app)
 model_commands.register(app)
+simulation_commands.register(app)

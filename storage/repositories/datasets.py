@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import TrainingDataset, TrainingPair
+from storage.models import ModelVersion, TrainingDataset, TrainingPair
 
 
 def save_dataset(
@@ -43,6 +43,11 @@ def get_dataset(session: Session, dataset_id: int) -> TrainingDataset | None:
 
 
 def last_vote_id_trained(session: Session) -> int | None:
-    """The highest vote id any dataset has covered (votes after it are new)."""
-    stmt = select(TrainingDataset.vote_id_max).where(TrainingDataset.vote_id_max.is_not(None))
+    """The highest vote id covered by a dataset that produced a registered model (votes after
+    it are new). A cycle that died before registering consumed nothing."""
+    stmt = (
+        select(TrainingDataset.vote_id_max)
+        .join(ModelVersion, ModelVersion.dataset_id == TrainingDataset.id)
+        .where(TrainingDataset.vote_id_max.is_not(None))
+    )
     return max(session.scalars(stmt), default=None)

@@ -129,3 +129,17 @@ def list_votes(
         )
         for v in session.scalars(stmt).unique()
     ]
+
+
+def standing_votes(session: Session, message_id: str) -> dict[str, int]:
+    """Voter id -> value of every vote not removed on one result message.
+
+    The bot compares this with the message's reactions on start-up to catch up on votes cast
+    or taken back while it was offline.
+    """
+    stmt = (
+        select(Vote.voter_id, Vote.value)
+        .join(Result)
+        .where(Result.message_id == message_id, Vote.removed_at.is_(None))
+    )
+    return {voter: value for voter, value in session.execute(stmt)}

@@ -1,0 +1,115 @@
+"""`promptbot report`: pictures of the live loop from the real database.
+
+Requests and votes per day, 👍 rate per model version and per experiment arm, `/prompt`
+latency p50/p95 per day, and the timeline of trainings, gate decisions, promotions and
+rollbacks — a markdown summary plus PNGs drawn by the same code as the simulator's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from storage.database import Database
+from storage.models import ChampionChange, Experiment, ModelVersion, Request, Result, TrainingRun, Vote
+
+from retraining.plots import plot_counts, plot_latency, plot_rates_and_quality
+
+
+def daily_rows(db: Database, since: datetime | None) -> list[dict[str, Any]]:
+    with db.session() as session:
+        requests = select(Request.created_at, Request.latency_ms)
+        votes = (select(Vote.cast_at, Vote.value, Result.model_version_id, Result.arm)
+                 .join(Result, Result.id == Vote.result_id).where(Vote.removed_at.is_(None)))
+        if since is not None:
+            requests = requests.where(Request.created_at >= since)
+            votes = votes.where(Vote.cast_at >= since)
+        request_rows = session.execute(requests).all()
+        vote_rows = session.execute(votes).all()
+    per_day: dict[str, dict[str, Any]] = defaultdict(lambda: {
+        "requests": 0, "latencies": [], "votes": 0, "by_version": defaultdict(Counter),
+        "by_arm": defaultdict(Counter)})
+    for created, latency in request_rows:
+        row = per_day[created.date().isoformat()]
+        row["requests"] += 1
+        if latency is not None:
+            row["latencies"].append(latency)
+    for cast, value, version, arm in vote_rows:
+        row = per_day[cast.date().isoformat()]
+        row["votes"] += 1
+        row["by_version"][version][value] += 1
+        if arm:
+            row["by_arm"][arm][value] += 1
+    out = []
+    for day in sorted(per_day):
+        row = per_day[day]
+        lat = row["latencies"]
+        out.append({
+            "day": day, "requests": row["requests"], "votes": row["votes"],
+            "thumbs_up_rate": _rates(row["by_version"]),
+            "thumbs_up_rate_by_arm": _rates(row["by_arm"]),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 2) if lat else None,
+            "latency_p95_ms": round(float(np.percentile(lat, 95)), 2) if lat else None,
+        })
+    return out
+
+
+def _rates(table: dict[str, Counter[int]]) -> dict[str, float]:
+    return {k: round(c[1] / (c[1] + c[-1]), 4) for k, c in table.items() if c[1] + c[-1]}
+
+
+def timeline(db: Database, since: datetime | None) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    with db.session() as session:
+        for run in session.scalars(select(TrainingRun)):
+            events.append({"at": run.started_at, "event": f"training run #{run.id}",
+                           "detail": f"{run.status}: {run.reason}"})
+        for version in session.scalars(select(ModelVersion)):
+            if version.status_reason and version.parent_id is not None:
+                events.append({"at": version.created_at, "event": f"gate {version.id}",
+                               "detail": f"{version.status}: {version.status_reason}"})
+        for change in session.scalars(select(ChampionChange)):
+            events.append({"at": change.at, "event": change.action,
+                           "detail": f"{change.previous_version_id} -> {change.version_id} "
+                                     f"by {change.actor}"})
+        for exp in session.scalars(select(Experiment)):
+            if exp.decided_at:
+                events.append({"at": exp.decided_at, "event": f"experiment {exp.id}",
+                               "detail": f"{exp.decision}: {exp.reason}"})
+    events = [e for e in events if since is None or e["at"] >= since]
+    return sorted(events, key=lambda e: e["at"])
+
+
+def write_monitoring_report(db: Database, out: Path, since: datetime | None) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    days = daily_rows(db, since)
+    events = timeline(db, since)
+    charts = {
+        "counts.png": lambda p: plot_counts(days, p, "requests and votes per day"),
+        "thumbs_up_by_version.png": lambda p: plot_rates_and_quality(
+            days, p, "👍 rate per model version"),
+        "thumbs_up_by_arm.png": lambda p: plot_rates_and_quality(
+            [{**d, "thumbs_up_rate": d["thumbs_up_rate_by_arm"]} for d in days], p,
+            "👍 rate per experiment arm"),
+        "latency.png": lambda p: plot_latency(days, p, "/prompt latency per day"),
+    }
+    written = []
+    for name, draw in charts.items():
+        draw(out / name)
+        written.append(out / name)
+    lines = ["# promptbot report", "", "| day | requests | votes | 👍 rate by version | "
+             "👍 rate by arm | p50 ms | p95 ms |", "|---|---|---|---|---|---|---|"]
+    for d in days:
+        lines.append(f"| {d['day']} | {d['requests']} | {d['votes']} | {d['thumbs_up_rate']} | "
+                     f"{d['thumbs_up_rate_by_arm']} | {d['latency_p50_ms']} | "
+                     f"{d['latency_p95_ms']} |")
+    lines += ["", "## Timeline", "", "| when | event | detail |", "|---|---|---|"]
+    lines += [f"| {e['at']:%Y-%m-%d %H:%M} | {e['event']} | {e['detail']} |" for e in events]
+    lines += ["", *[f"![{p.stem}]({p.name})" for p in written]]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return [out / "report.md", *written]
