@@ -187,7 +187,7 @@ def train_candidate(
             max_steps=config.max_steps,
             per_device_train_batch_size=config.batch_size,
             learning_rate=config.learning_rate,
-            warmup_ratio=config.warmup_ratio,
+            warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers 5
             optim="adamw_torch",
             batch_sampler=BatchSamplers.NO_DUPLICATES,  # duplicates would be false negatives
             seed=config.seed,
