@@ -41,7 +41,7 @@ STOPWORDS = frozenset(
     describe piece scene prompt word words without only whose into onto upon toward towards
     instead years later yet even though across around back away""".split()
 )
-WORD = re.compile(r"[a-z][a-z'-]{3,}")
+WORD = re.compile(r"[a-z][a-z-]{3,}")
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,22 @@ class Pair:
 
 
 def content_words(text: str) -> list[str]:
-    words = WORD.findall(text.lower())
-    return [w.strip("'-") for w in words if w not in STOPWORDS and len(w.strip("'-")) >= 4]
+    words = WORD.findall(re.sub(r"\w+'\w+", " ", text.lower()))  # drop contractions
+    return [w.strip("-") for w in words
+            if w not in STOPWORDS and len(w.strip("-")) >= 4 and not _adverb(w)]
+
+
+def _adverb(word: str) -> bool:
+    """slowly, quietly — but not family, silly, early."""
+    return word.endswith("ly") and not word.endswith("ily") and len(word) >= 6
+
+
+def document_frequencies(prompts: Sequence[CorpusPrompt]) -> dict[str, int]:
+    df: dict[str, int] = defaultdict(int)
+    for prompt in prompts:
+        for word in set(content_words(f"{prompt.title} {prompt.text}")):
+            df[word] += 1
+    return df
 
 
 def _names(canonical: str, synonyms: Sequence[str]) -> list[str]:
@@ -66,6 +80,7 @@ class CorpusPairBuilder:
         self.vocabulary = vocabulary
         self.rng = random.Random(seed)
         self.per_prompt = per_prompt
+        self.df: dict[str, int] = {}
         self._topic_patterns = {
             topic: re.compile(r"\b" + re.escape(topic) + r"s?\b")
             for topic in vocabulary.topics
@@ -77,12 +92,22 @@ class CorpusPairBuilder:
     def theme_names(self, theme: str) -> list[str]:
         return _names(theme, self.vocabulary.themes.get(theme, []))
 
+    def keywords(self, prompt: CorpusPrompt) -> list[str]:
+        """Words a user might search this prompt by: title words first, then words of the text
+        that a few other prompts share (not one-offs, not near-stopwords)."""
+        title = content_words(prompt.title)
+        text = content_words(prompt.text)
+        if self.df:
+            ceiling = max(3, len(self.df) // 200)
+            text = [w for w in text if 2 <= self.df.get(w, 0) <= ceiling]
+        return list(dict.fromkeys(title + text))
+
     def queries_for(self, prompt: CorpusPrompt) -> list[tuple[str, str]]:
         """(query, kind) candidates for one prompt, sampled down to ``per_prompt``."""
         rng = self.rng
         genres = [rng.choice(self.genre_names(g)) for g in prompt.genres]
         themes = [rng.choice(self.theme_names(t)) for t in prompt.themes]
-        keywords = list(dict.fromkeys(content_words(f"{prompt.title} {prompt.text}")))
+        keywords = self.keywords(prompt)
         out: list[tuple[str, str]] = []
         out += [(g, "genre") for g in genres]
         out += [(t, "theme") for t in themes]
@@ -118,6 +143,7 @@ class CorpusPairBuilder:
     ) -> list[Pair]:
         pairs: list[Pair] = []
         training = [p for p in prompts if p.id not in heldout]
+        self.df = document_frequencies(training)
         for prompt in training:
             for query, kind in self.queries_for(prompt):
                 if query not in forbidden_anchors:
