@@ -12,6 +12,7 @@ from bot.cli import (
     data_commands,
     model_commands,
     retrieval_commands,
+    run_commands,
     simulation_commands,
     training_commands,
 )
@@ -29,3 +30,4 @@ retrieval_commands.register(app)
 training_commands.register(app)
 model_commands.register(app)
 simulation_commands.register(app)
+run_commands.register(app)

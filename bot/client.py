@@ -1,0 +1,141 @@
+"""The Discord client: wiring settings, database and model pool to the cogs.
+
+``setup_hook`` (after login, before the gateway connects) warms the serving model so the
+first `/prompt` is fast, adds the cogs, optionally starts the retraining scheduler in this
+event loop (its jobs train in a subprocess, never here) and syncs the slash commands: to
+``dev_guild_id`` when set (instant), else globally. Everything slow — encoding, SQL, loading
+a model — runs in worker threads, so heartbeats keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import NotModelAdmin, UserCooldowns
+from bot.formatting import NOT_ADMIN, UNEXPECTED, cooldown_notice
+from retraining.serving import PromptService
+from retrieval.model_pool import ModelPool, NoCorpusError
+from storage.database import Database
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
+# no voice here: discord.py's "PyNaCl / davey is not installed" warnings are only noise
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+
+def build_pool(db: Database, settings: Settings) -> ModelPool:
+    return ModelPool(db, settings.cache_dir, backend=settings.backend,
+                     approximate_above=settings.approximate_above, hybrid=settings.hybrid)
+
+
+class PromptTree(app_commands.CommandTree):
+    """Turns refused checks into polite private notices; anything else is logged."""
+
+    async def on_error(self, interaction: discord.Interaction,
+                       error: app_commands.AppCommandError) -> None:
+        from bot.cogs import tell
+
+        if isinstance(error, app_commands.CommandOnCooldown):
+            text = cooldown_notice(error.retry_after, error.cooldown.rate, error.cooldown.per)
+        elif isinstance(error, NotModelAdmin):
+            text = NOT_ADMIN
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("/%s failed", command, exc_info=error)
+            text = UNEXPECTED
+        with contextlib.suppress(discord.HTTPException):
+            await tell(interaction, text)
+
+
+class PromptBot(commands.Bot):
+    """promptbot on Discord. Default intents only: slash commands and raw reaction events
+    need no privileged intent (no message content, no member list)."""
+
+    def __init__(self, settings: Settings, db: Database, *, pool: ModelPool | None = None,
+                 run_scheduler: bool = False, **options: Any) -> None:
+        super().__init__(command_prefix=commands.when_mentioned, help_command=None,
+                         intents=discord.Intents.default(), tree_cls=PromptTree,
+                         allowed_mentions=discord.AllowedMentions.none(), **options)
+        self.settings = settings
+        self.db = db
+        self.pool = pool or build_pool(db, settings)
+        self.service = PromptService(db, self.pool, settings.max_keywords_chars)
+        self.cooldowns = UserCooldowns(settings.cooldown_requests, settings.cooldown_seconds)
+        self.run_scheduler = run_scheduler
+        self.scheduler: Any = None
+
+    async def setup_hook(self) -> None:
+        from bot.cogs import add_cogs
+
+        await self.warm_up()
+        await add_cogs(self)
+        if self.run_scheduler:
+            from retraining.scheduler import start_scheduler
+
+            self.scheduler = start_scheduler(self.settings, "asyncio")
+            log.info("retraining schedule %r (UTC) started", self.settings.retrain_schedule)
+        await self.sync_commands()
+
+    async def warm_up(self) -> None:
+        """Load the champion now rather than on the first `/prompt`; problems are logged and
+        `/prompt` explains them to users, so the bot still starts."""
+        try:
+            state = await asyncio.to_thread(self.pool.refresh)
+            log.info("serving model %s", state.serving_id)
+        except NoCorpusError as exc:
+            log.warning("%s", exc)
+        except Exception:
+            log.exception("no model could be loaded; /prompt will say so")
+
+    async def sync_commands(self) -> None:
+        guild_id = self.settings.dev_guild_id
+        if guild_id:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d command(s) to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d command(s) globally (may take a while to show)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s (%s) in %d guild(s)", self.user,
+                 self.user.id if self.user else "?", len(self.guilds))
+
+    async def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        await super().close()
+
+
+async def run_bot(settings: Settings, db: Database, token: str, run_scheduler: bool = True
+                  ) -> None:
+    """Run until closed or SIGINT/SIGTERM; login errors propagate to the caller."""
+    bot = PromptBot(settings, db, run_scheduler=run_scheduler)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with bot:
+        runner = asyncio.create_task(bot.start(token), name="promptbot")
+        stopper = asyncio.create_task(stop.wait(), name="promptbot-stop")
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if runner in done:
+            runner.result()  # LoginFailure and friends reach the CLI
+            return
+        log.info("stopping")
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner

@@ -1,0 +1,90 @@
+"""Reactions as votes: 👍 = +1, 👎 = -1 on the result a message shows.
+
+Raw events, so reactions on messages from before a restart (not in the message cache) count
+too. Ignored without touching the database: the bot's own reactions (Discord echoes them),
+other bots, other emoji, and messages some other author sent. Anything left that is not a
+result message is ignored by the service (``NOT_A_RESULT``, nothing written).
+
+Votes are written one at a time, in the order the events arrived (an ``asyncio.Lock`` hands
+itself over first come, first served), so 👍 → 👎 → remove 👍 always ends as 👎. On ready,
+reactions cast while the bot was offline are reconciled in the background (bot.reconcile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.reconcile import ReconcileReport, reconcile_reactions
+from retraining.serving import THUMBS
+from storage.repositories.votes import VoteOutcome
+
+if TYPE_CHECKING:
+    from bot.client import PromptBot
+
+log = logging.getLogger(__name__)
+
+
+class Feedback(commands.Cog):
+    def __init__(self, bot: PromptBot) -> None:
+        self.bot = bot
+        self.votes_lock = asyncio.Lock()
+        #: the start-up reconciliation, once ready (tests await it)
+        self.reconciliation: asyncio.Task[ReconcileReport] | None = None
+
+    async def cog_unload(self) -> None:
+        if self.reconciliation is not None and not self.reconciliation.done():
+            self.reconciliation.cancel()
+
+    def counts_as_vote(self, payload: discord.RawReactionActionEvent) -> bool:
+        """A human's 👍/👎 on a message this bot wrote (as far as the event tells)."""
+        if str(payload.emoji) not in THUMBS:
+            return False
+        me = self.bot.user
+        if me is None or payload.user_id == me.id:
+            return False
+        if payload.message_author_id is not None and payload.message_author_id != me.id:
+            return False
+        member = payload.member or self.bot.get_user(payload.user_id)
+        return not (member is not None and member.bot)
+
+    async def record(self, payload: discord.RawReactionActionEvent, added: bool
+                     ) -> VoteOutcome | None:
+        if not self.counts_as_vote(payload):
+            return None
+        async with self.votes_lock:
+            outcome = await asyncio.to_thread(
+                self.bot.service.record_reaction, str(payload.message_id), str(payload.user_id),
+                str(payload.emoji), added,
+            )
+        log.debug("reaction %s by %s on %s: %s", payload.emoji, payload.user_id,
+                  payload.message_id, outcome)
+        return outcome
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self.record(payload, added=True)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self.record(payload, added=False)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Once per process: catch up on votes cast while offline, in the background."""
+        if self.reconciliation is None:
+            self.reconciliation = asyncio.create_task(
+                reconcile_reactions(self.bot, self.bot.service,
+                                    self.bot.settings.reconcile_days, self.votes_lock),
+                name="promptbot-reconcile",
+            )
+            self.reconciliation.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[ReconcileReport]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("reconciling reactions failed", exc_info=task.exception())

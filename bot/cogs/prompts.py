@@ -1,0 +1,163 @@
+"""`/prompt`: the best-matching prompts, one message each, ready for 👍/👎 votes.
+
+Discord wants a first response within 3 s. Keywords are validated first, on the event loop
+(cheap, pure), so bad input gets a private explanation and nothing is recorded. The search
+and its recording run in a worker thread; if that is not done after ``defer_after`` seconds
+the bot defers ("thinking…") and sends the results as follow-ups. Each result message's id
+is attached to its result row before the bot adds its own 👍/👎, so every vote maps to one
+(query, prompt, rank, model version, arm).
+
+The cog also keeps the served model current: a background loop calls ``pool.refresh()``
+(in a thread) every ``champion_poll_seconds``, so promotions made by the scheduler or the
+CLI reach `/prompt` without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.checks import prompt_cooldown
+from bot.cogs import defer_publicly, send_public, tell
+from bot.formatting import (
+    MODEL_UNAVAILABLE,
+    NO_CORPUS,
+    no_results,
+    result_embed,
+    unknown_genre,
+)
+from retraining.serving import THUMBS, BadQueryError, ServedRequest, validate_keywords
+from retrieval.model_pool import NoCorpusError
+from retrieval.vocabulary import default_vocabulary
+
+if TYPE_CHECKING:
+    from bot.client import PromptBot
+
+log = logging.getLogger(__name__)
+MAX_CHOICES = 25  # Discord's limit for autocomplete
+
+
+def genre_choices(current: str) -> list[app_commands.Choice[str]]:
+    """Canonical genres whose name or a synonym contains what the user typed."""
+    typed = current.strip().lower()
+    matches = [
+        name for name, synonyms in default_vocabulary().genres.items()
+        if not typed or any(typed in word.lower() for word in (name, *synonyms))
+    ]
+    return [app_commands.Choice(name=name, value=name) for name in matches[:MAX_CHOICES]]
+
+
+class Prompts(commands.Cog):
+    #: seconds to wait for the search before deferring (Discord's window is 3 s)
+    defer_after = 2.0
+
+    def __init__(self, bot: PromptBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.watch_champion.change_interval(seconds=self.bot.settings.champion_poll_seconds)
+        self.watch_champion.start()
+
+    async def cog_unload(self) -> None:
+        self.watch_champion.cancel()
+
+    @tasks.loop(seconds=5.0)
+    async def watch_champion(self) -> None:
+        """Swap in a new champion (or corpus) soon after it changes, off the event loop."""
+        before = self.bot.pool.state
+        try:
+            state = await asyncio.to_thread(self.bot.pool.refresh)
+        except NoCorpusError:
+            return
+        except Exception:
+            log.exception("refreshing the model pool failed; still serving the last model")
+            return
+        if before is not None and state != before:
+            log.info("now serving %s (champion %s)", state.serving_id, state.champion_id)
+
+    @app_commands.command(name="prompt", description="Find writing prompts that match your "
+                                                     "keywords")
+    @app_commands.describe(keywords="What you'd like to write about, e.g. fantasy dragons",
+                           count="How many prompts (1-5)",
+                           genre="Only prompts of this genre")
+    @prompt_cooldown()
+    async def prompt(self, interaction: discord.Interaction, keywords: str,
+                     count: app_commands.Range[int, 1, 5] = 1, genre: str | None = None) -> None:
+        try:
+            validate_keywords(keywords, self.bot.settings.max_keywords_chars)
+        except BadQueryError as exc:
+            await tell(interaction, str(exc))
+            return
+        canonical = default_vocabulary().canonical_genre(genre) if genre else None
+        if genre and canonical is None:
+            await tell(interaction, unknown_genre(genre))
+            return
+        served = await self._serve(interaction, keywords, count, canonical)
+        if served is None:
+            return
+        if not served.results:
+            await tell(interaction, no_results(canonical))
+            return
+        messages = await self._send_results(interaction, served)
+        await self._add_thumbs(messages)
+
+    @prompt.autocomplete("genre")
+    async def genre_autocomplete(self, interaction: discord.Interaction, current: str
+                                 ) -> list[app_commands.Choice[str]]:
+        return genre_choices(current)
+
+    async def _serve(self, interaction: discord.Interaction, keywords: str, count: int,
+                     genre: str | None) -> ServedRequest | None:
+        """Search and record in a thread; defer if it is slow; explain failures privately."""
+        work = asyncio.ensure_future(asyncio.to_thread(
+            self.bot.service.serve, str(interaction.user.id), keywords, count, genre,
+            _str_or_none(interaction.guild_id), _str_or_none(interaction.channel_id),
+        ))
+        done, _ = await asyncio.wait({work}, timeout=self.defer_after)
+        if not done:
+            await defer_publicly(interaction)
+        try:
+            return await work
+        except BadQueryError as exc:
+            await tell(interaction, str(exc))
+        except NoCorpusError:
+            await tell(interaction, NO_CORPUS)
+        except Exception:
+            log.exception("serving %r failed", keywords)
+            await tell(interaction, MODEL_UNAVAILABLE)
+        return None
+
+    async def _send_results(self, interaction: discord.Interaction, served: ServedRequest
+                            ) -> list[discord.Message]:
+        """One message per result, its id stored as soon as it is sent (before the bot's own
+        👍/👎 invite votes)."""
+        sent = []
+        total = len(served.results)
+        for result in served.results:
+            message = await send_public(interaction, result_embed(result, total))
+            await asyncio.to_thread(self.bot.service.attach_message, result.result_id,
+                                    str(message.id), str(message.channel.id))
+            sent.append(message)
+        return sent
+
+    async def _add_thumbs(self, messages: list[discord.Message]) -> None:
+        """The bot's own 👍/👎 invite votes; rate limits are retried by discord.py."""
+        for message in messages:
+            for emoji in THUMBS:
+                try:
+                    await message.add_reaction(emoji)
+                except discord.Forbidden:  # no Add Reactions here: users can still react
+                    log.warning("no permission to add reactions in channel %s",
+                                message.channel.id)
+                    return
+                except discord.HTTPException as exc:
+                    log.warning("could not add %s to message %s: %s", emoji, message.id, exc)
+
+
+def _str_or_none(value: int | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,138 @@
+"""Loaded search engines by model version, and hot swapping of the champion.
+
+Serving asks the pool for the champion's engine (or an experiment arm's). ``refresh`` re-reads
+which version is champion and what the corpus is; when either changed it loads the new engine
+(callers run it off the event loop) and swaps it in atomically. If the new champion cannot be
+loaded — missing or corrupt files — the pool keeps serving the last good version (or the
+base) and records why, which `/model status` shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.database import Database
+from storage.repositories.model_versions import BASE_VERSION_ID, get_champion, get_version
+from storage.repositories.prompts import corpus_fingerprint
+
+from retrieval.corpus_view import load_corpus_from_db
+from retrieval.engine import Backend, SearchEngine
+from retrieval.model_registry import ModelRef, is_model_dir
+
+log = logging.getLogger(__name__)
+
+
+class NoCorpusError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServingState:
+    champion_id: str  # what the database says
+    serving_id: str  # what is actually answering (differs only after a failed load)
+    fallback_reason: str | None
+
+
+class ModelPool:
+    def __init__(self, db: Database, cache_dir: Path, backend: Backend = "onnx",
+                 approximate_above: int = 50_000, hybrid: bool = False, max_engines: int = 3
+                 ) -> None:
+        self.db = db
+        self.cache_dir = cache_dir
+        self.backend = backend
+        self.approximate_above = approximate_above
+        self.hybrid = hybrid
+        self.max_engines = max_engines
+        self._engines: dict[str, SearchEngine] = {}
+        self._fingerprint: str | None = None
+        self._lock = threading.RLock()
+        self._state: ServingState | None = None
+        self._last_good: str | None = None
+
+    @property
+    def state(self) -> ServingState | None:
+        return self._state
+
+    def _artifact(self, version_id: str) -> ModelRef:
+        with self.db.session() as session:
+            version = get_version(session, version_id)
+            if version is None:
+                raise LookupError(f"no model version {version_id}")
+            path = Path(version.artifact_path)
+        if not is_model_dir(path):
+            raise FileNotFoundError(f"model files of {version_id} missing at {path}")
+        return ModelRef(version_id, path)
+
+    def _build(self, version_id: str) -> SearchEngine:
+        prompts = load_corpus_from_db(self.db)
+        if not prompts:
+            raise NoCorpusError("No prompts are imported yet: run `promptbot init`.")
+        return SearchEngine.build(self._artifact(version_id), prompts, self.cache_dir,
+                                  backend=self.backend, approximate_above=self.approximate_above,
+                                  hybrid=self.hybrid)
+
+    def engine(self, version_id: str) -> SearchEngine:
+        """The engine for ``version_id``, loading it on first use (thread-safe)."""
+        with self._lock:
+            engine = self._engines.get(version_id)
+        if engine is not None:
+            return engine
+        engine = self._build(version_id)
+        with self._lock:
+            self._engines.setdefault(version_id, engine)
+            self._evict()
+            return self._engines[version_id]
+
+    def _evict(self) -> None:
+        keep = {self._state.serving_id} if self._state else set()
+        for version_id in list(self._engines):
+            if len(self._engines) <= self.max_engines:
+                break
+            if version_id not in keep:
+                del self._engines[version_id]
+
+    def refresh(self) -> ServingState:
+        """Re-read champion and corpus; load and swap if needed. Never raises on a bad model."""
+        with self.db.session() as session:
+            champion = get_champion(session)
+            champion_id = champion.id if champion else BASE_VERSION_ID
+            fingerprint = corpus_fingerprint(session)
+        with self._lock:
+            if fingerprint != self._fingerprint:
+                self._engines.clear()  # the corpus changed: every engine is stale
+                self._fingerprint = fingerprint
+            current = self._state
+        if current and current.champion_id == champion_id and current.serving_id in self._engines:
+            return current
+        try:
+            self.engine(champion_id)
+            state = ServingState(champion_id, champion_id, None)
+            self._last_good = champion_id
+        except NoCorpusError:
+            raise
+        except Exception as exc:  # keep answering with what worked before
+            fallback = self._fallback(champion_id)
+            log.error("cannot load champion %s (%s); serving %s", champion_id, exc, fallback)
+            state = ServingState(champion_id, fallback,
+                                 f"champion {champion_id} failed to load ({exc}); "
+                                 f"serving {fallback}")
+        with self._lock:
+            self._state = state
+        return state
+
+    def _fallback(self, failed_id: str) -> str:
+        for candidate in (self._last_good, BASE_VERSION_ID):
+            if candidate and candidate != failed_id:
+                try:
+                    self.engine(candidate)
+                    return candidate
+                except Exception as exc:  # noqa: BLE001 - try the next one
+                    log.error("fallback %s failed too: %s", candidate, exc)
+        raise RuntimeError("no model version can be loaded")
+
+    def serving_engine(self) -> SearchEngine:
+        state = self._state or self.refresh()
+        return self.engine(state.serving_id)

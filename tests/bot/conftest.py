@@ -1,0 +1,214 @@
+"""A real PromptBot (discord.py) against tests.fakediscord, on a copy of a ready database.
+
+Slow things happen once per session: the migrated database with the shipped corpus and the
+base model (a template file each test copies), the ONNX export and corpus embeddings (the
+shared ``model_cache_dir``), and a copy of the base model registered as "v1" in tests that
+need a second version (its cache entries are copies of base's: same weights, same vectors).
+Each test then starts its own FakeDiscord and bot, and checks nothing leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bot.client import PromptBot
+from retrieval.base_model import ensure_base_model
+from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
+from retrieval.engine import onnx_dir_for
+from retrieval.model_registry import ModelRef, base_model_path
+from storage import migrations
+from storage.database import Database
+from storage.models import ModelStatus
+from storage.repositories.model_versions import register_version, set_champion
+from storage.settings import Settings
+from tests.fakediscord import FakeDiscord, InteractionRecord, Message, running_client
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WARM_UP = """
+import sys
+from pathlib import Path
+from retrieval.model_pool import ModelPool
+from storage.database import Database
+ModelPool(Database(sys.argv[1]), Path(sys.argv[2])).refresh()
+"""
+ADMIN_ROLE = "Prompt Admins"
+USER = 4242
+T0 = datetime(2026, 1, 1)
+
+
+# --------------------------------------------------------------------------- session
+
+def _build_template(path: Path, with_corpus: bool) -> Path:
+    url = f"sqlite:///{path}"
+    migrations.upgrade(url)
+    db = Database(url)
+    try:
+        if with_corpus:
+            assert import_prompt_file(db, SHIPPED_CORPUS).ok
+        ensure_base_model(db, actor="test")
+    finally:
+        db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus_template(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path) -> Path:
+    """Migrated, shipped corpus imported, base champion; the base model embedded once.
+
+    The ONNX export and the embedding run in a child process, so torch never loads into the
+    test process (like the bot, tests then need only onnxruntime) and per-test garbage
+    collection stays cheap.
+    """
+    path = _build_template(tmp_path_factory.mktemp("bot-db") / "corpus.db", with_corpus=True)
+    subprocess.run([sys.executable, "-c", WARM_UP, f"sqlite:///{path}", str(model_cache_dir)],
+                   check=True, cwd=REPO_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def empty_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated, base registered, no prompts imported."""
+    return _build_template(tmp_path_factory.mktemp("bot-db") / "empty.db", with_corpus=False)
+
+
+@pytest.fixture(scope="session")
+def v1_model_dir(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path,
+                 corpus_template: Path) -> Path:
+    """A copy of the base model (never written into site-packages) with warm cache entries."""
+    target = tmp_path_factory.mktemp("models") / "v1"
+    shutil.copytree(base_model_path(), target)
+    base, v1 = ModelRef("base", base_model_path()), ModelRef("v1", target)
+    shutil.copytree(onnx_dir_for(base, model_cache_dir), onnx_dir_for(v1, model_cache_dir))
+    embeddings = model_cache_dir / "embeddings"  # layout of SearchEngine.build; else re-encoded
+    shutil.copy(embeddings / f"{base.key}-onnx.npz", embeddings / f"{v1.key}-onnx.npz")
+    return target
+
+
+# --------------------------------------------------------------------------- per test
+
+def copy_database(template: Path, tmp_path: Path) -> Database:
+    target = tmp_path / "promptbot.db"
+    shutil.copy(template, target)
+    return Database(f"sqlite:///{target}")
+
+
+@pytest.fixture
+def bot_db(corpus_template: Path, tmp_path: Path) -> Iterator[Database]:
+    db = copy_database(corpus_template, tmp_path)
+    yield db
+    db.dispose()
+
+
+def make_settings(db: Database, tmp_path: Path, cache: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "home": tmp_path / "home", "database_url": db.url, "cache_home": cache,
+        "admin_role": ADMIN_ROLE, "cooldown_requests": 20, "cooldown_seconds": 60.0,
+        "champion_poll_seconds": 3600.0, "discord_token": None, "dev_guild_id": None,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(bot_db: Database, tmp_path: Path, model_cache_dir: Path) -> Settings:
+    return make_settings(bot_db, tmp_path, model_cache_dir)
+
+
+def register_v1_champion(db: Database, v1_dir: Path) -> None:
+    """Two versions: "v1" (a copy of base) is champion, "base" the one to roll back to."""
+    with db.session() as session:
+        register_version(session, "v1", str(v1_dir), ModelStatus.CANDIDATE, T0, parent_id="base",
+                         label="copy of base")
+        set_champion(session, "v1", actor="test", action="promote", now=T0)
+
+
+@pytest_asyncio.fixture
+async def no_leaks() -> AsyncIterator[None]:
+    """Fail on unclosed sessions, never-retrieved task exceptions and pending tasks."""
+    loop = asyncio.get_running_loop()
+    reports: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+    yield
+    await asyncio.sleep(0.01)  # let just-finished tasks settle
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    gc.collect()
+    loop.set_exception_handler(None)
+    assert not reports, [r.get("message") for r in reports]
+    assert not pending, pending
+
+
+@pytest_asyncio.fixture
+async def fake(no_leaks: None) -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as server:
+        server.add_guild("Prompt Club")
+        yield server
+        assert server.errors == []
+        assert server.unhandled == []
+
+
+def new_bot(settings: Settings, db: Database) -> PromptBot:
+    return PromptBot(settings, db, guild_ready_timeout=0.05)
+
+
+@pytest_asyncio.fixture
+async def bot(fake: FakeDiscord, settings: Settings, bot_db: Database
+              ) -> AsyncIterator[PromptBot]:
+    async with running_client(new_bot(settings, bot_db), fake) as client:
+        await fake.wait_for_commands("prompt", "model")
+        yield client
+
+
+# --------------------------------------------------------------------------- helpers
+
+async def ask(fake: FakeDiscord, keywords: str, user: int = USER, **options: Any
+              ) -> InteractionRecord:
+    return await fake.invoke_command(user, name="prompt", options={"keywords": keywords,
+                                                                   **options})
+
+
+async def results_of(fake: FakeDiscord, record: InteractionRecord, n: int = 1
+                     ) -> list[Message]:
+    """The ``n`` result messages of a /prompt, once the bot has added 👍 and 👎 to each."""
+    messages = await record.wait_messages(n)
+    bot_id = fake.bot_user.id
+    await fake.wait_for(lambda: all(
+        fake.reactions(m.id).get("👍") == {bot_id} and fake.reactions(m.id).get("👎") == {bot_id}
+        for m in messages
+    ), timeout=5.0, what="the bot's 👍/👎")
+    return messages
+
+
+def notice(record: InteractionRecord) -> str:
+    """The private text the bot answered with (asserting it was private)."""
+    [message] = record.messages
+    assert message.ephemeral, message
+    assert message.embeds == []
+    return message.content
+
+
+async def wait_notice(record: InteractionRecord) -> str:
+    await record.wait_messages(1)
+    return notice(record)
+
+
+async def eventually(predicate: Any, timeout: float = 3.0) -> Any:
+    """Poll a condition the fake cannot observe (the database)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (result := predicate()):
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+    return result
