@@ -106,7 +106,8 @@ def _quantize_into(onnx_dir: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # per-channel weights: measured mean query cosine to fp32 0.993 vs 0.963 per-tensor.
-    with _without_log_message("Please consider to run pre-processing"):
+    # quantize_dynamic writes scratch files into the working directory: keep them in target
+    with _without_log_message("Please consider to run pre-processing"), contextlib.chdir(target):
         quantize_dynamic(
             onnx_dir / ONNX_FILE,
             target / ONNX_FILE,

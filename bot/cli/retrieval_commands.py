@@ -189,8 +189,21 @@ def rank(
 def bench(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     quick: bool = typer.Option(False, help="200k instead of 1M vectors for the ANN row."),
+    training: bool = typer.Option(True, "--training/--no-training", help="Time the trainer."),
 ) -> None:
     """Speed benchmarks, each next to a baseline measured in the same run."""
-    from bench.speed import main as run_bench
+    import os
+    import time
 
-    run_bench(quick=quick, as_json=as_json)
+    from bench.speed import print_table, run_speed_benchmarks
+    from bench.training_speed import training_rows
+
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    rows = run_speed_benchmarks(quick=quick)
+    if training:
+        rows += training_rows()
+    if as_json:
+        print_json(rows)
+        return
+    print_table(rows, f"promptbot bench ({os.cpu_count()} CPUs, load {load:.2f}, "
+                      f"{time.perf_counter() - started:.0f} s{'; quick' if quick else ''})")

@@ -1,0 +1,1 @@
+"""Speed benchmarks for the serving path (query encoding, vector search, cold start)."""
