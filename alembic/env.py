@@ -2,7 +2,6 @@
 (storage.migrations) or, for the plain `alembic` command, from promptbot's settings."""
 
 from alembic import context
-
 from storage.database import make_engine
 from storage.models import Base
 from storage.settings import Settings
@@ -17,7 +16,9 @@ def database_url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=database_url(), target_metadata=target_metadata, literal_binds=True,
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
         render_as_batch=True,
     )
     with context.begin_transaction():
@@ -28,7 +29,9 @@ def run_migrations_online() -> None:
     engine = make_engine(database_url())
     with engine.connect() as connection:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True,
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
             compare_type=True,
         )
         with context.begin_transaction():

@@ -33,7 +33,7 @@ def config_for(name: str):  # type: ignore[no-untyped-def]
     if name in PRESETS:
         return PRESETS[name]
     # name=key:value,key:value on top of the default preset, e.g. "mnrl:loss=mnrl,epochs=1"
-    label, _, spec = name.partition(":")
+    _label, _, spec = name.partition(":")
     overrides = {}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
@@ -65,27 +65,39 @@ def main() -> None:
     if results_file.exists():
         results = json.loads(results_file.read_text())
     if "base" not in results:
-        results["base"] = {"metrics": evaluate_model(ModelRef("base", base_model_path()), golden,
-                                                     args.cache)}
+        results["base"] = {
+            "metrics": evaluate_model(ModelRef("base", base_model_path()), golden, args.cache)
+        }
     pairs_cache: dict[bool, list] = {}
     for name in args.configs.split(";" if ":" in args.configs else ","):
         config = config_for(name)
         key = name.partition(":")[0]
         if config.hard_negatives not in pairs_cache:
             pairs_cache[config.hard_negatives] = corpus_pairs(
-                prompts, golden, args.cache, hard_negatives=config.hard_negatives,
-                per_prompt=config.pairs_per_prompt, seed=config.seed)
+                prompts,
+                golden,
+                args.cache,
+                hard_negatives=config.hard_negatives,
+                per_prompt=config.pairs_per_prompt,
+                seed=config.seed,
+            )
         pairs = pairs_cache[config.hard_negatives]
         out_dir = Path(tempfile.mkdtemp(prefix="pb-cmp-")) / key
         started = time.perf_counter()
-        outcome = train_candidate(base_model_path(), base_model_path(), to_examples(pairs, prompts),
-                                  config, out_dir)
+        outcome = train_candidate(
+            base_model_path(), base_model_path(), to_examples(pairs, prompts), config, out_dir
+        )
         seconds = time.perf_counter() - started
         metrics = evaluate_model(ModelRef(key, out_dir), golden, args.cache)
-        results[key] = {"config": config.to_dict(), "metrics": metrics, "pairs": len(pairs),
-                        "train_seconds": round(seconds, 1), "steps": outcome.steps,
-                        "pairs_per_second": round(outcome.pairs_per_second, 1),
-                        "model_dir": str(out_dir)}
+        results[key] = {
+            "config": config.to_dict(),
+            "metrics": metrics,
+            "pairs": len(pairs),
+            "train_seconds": round(seconds, 1),
+            "steps": outcome.steps,
+            "pairs_per_second": round(outcome.pairs_per_second, 1),
+            "model_dir": str(out_dir),
+        }
         results_file.write_text(json.dumps(results, indent=1))
         print_summary(results)
     (args.out / "comparison.md").write_text(markdown(results))
@@ -98,14 +110,31 @@ def _n(metrics: dict, setting: str, slice_name: str = "all") -> str:
 
 def markdown(results: dict) -> str:
     slices = sorted({s for r in results.values() for s in r["metrics"].get("test", {})} - {"all"})
-    head = ["config", "test NDCG@5", "held-out NDCG@5", *[f"test {s}" for s in slices],
-            "train s", "pairs/s"]
+    head = [
+        "config",
+        "test NDCG@5",
+        "held-out NDCG@5",
+        *[f"test {s}" for s in slices],
+        "train s",
+        "pairs/s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
         m = r["metrics"]
-        lines.append("| " + " | ".join([
-            name, _n(m, "test"), _n(m, "heldout"), *[_n(m, "test", s) for s in slices],
-            str(r.get("train_seconds", "—")), str(r.get("pairs_per_second", "—"))]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    _n(m, "test"),
+                    _n(m, "heldout"),
+                    *[_n(m, "test", s) for s in slices],
+                    str(r.get("train_seconds", "—")),
+                    str(r.get("pairs_per_second", "—")),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

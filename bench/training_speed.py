@@ -30,16 +30,24 @@ def measure(batch_size: int, steps: int = 24, warmup: int = 4) -> dict[str, floa
     pairs = CorpusPairBuilder(default_vocabulary()).build(prompts, frozenset(), frozenset())
     examples = to_examples(pairs[: batch_size * (steps + 2)], prompts)
     stamps: list[float] = []
-    config = replace(PRESETS["strategy"], batch_size=batch_size, max_steps=steps,
-                     average_with_base=0.0)
+    config = replace(
+        PRESETS["strategy"], batch_size=batch_size, max_steps=steps, average_with_base=0.0
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        train_candidate(base_model_path(), base_model_path(), examples, config,
-                        Path(tmp) / "model", on_step=lambda step, _total: stamps.append(
-                            time.perf_counter()))
+        train_candidate(
+            base_model_path(),
+            base_model_path(),
+            examples,
+            config,
+            Path(tmp) / "model",
+            on_step=lambda step, _total: stamps.append(time.perf_counter()),
+        )
     timed = stamps[warmup:]
     seconds = timed[-1] - timed[0]
-    return {"pairs_per_second": batch_size * (len(timed) - 1) / seconds,
-            "seconds_per_step": seconds / (len(timed) - 1)}
+    return {
+        "pairs_per_second": batch_size * (len(timed) - 1) / seconds,
+        "seconds_per_step": seconds / (len(timed) - 1),
+    }
 
 
 def training_rows() -> list[dict[str, Any]]:
@@ -48,8 +56,14 @@ def training_rows() -> list[dict[str, Any]]:
     bs16 = in_fresh_process(measure, 16)
     bs32 = in_fresh_process(measure, 32)
     return [
-        result_row("training, MNRL batch 16", bs16["pairs_per_second"], unit="pairs/s",
-                   target=30.0, higher_is_better=True, baseline_name="batch 32",
-                   baseline_value=bs32["pairs_per_second"],
-                   note=f"{bs16['seconds_per_step']:.2f} s/step; real trainer, corpus pairs"),
+        result_row(
+            "training, MNRL batch 16",
+            bs16["pairs_per_second"],
+            unit="pairs/s",
+            target=30.0,
+            higher_is_better=True,
+            baseline_name="batch 32",
+            baseline_value=bs32["pairs_per_second"],
+            note=f"{bs16['seconds_per_step']:.2f} s/step; real trainer, corpus pairs",
+        ),
     ]

@@ -33,15 +33,21 @@ discord.VoiceClient.warn_dave = False
 
 
 def build_pool(db: Database, settings: Settings) -> ModelPool:
-    return ModelPool(db, settings.cache_dir, backend=settings.backend,
-                     approximate_above=settings.approximate_above, hybrid=settings.hybrid)
+    return ModelPool(
+        db,
+        settings.cache_dir,
+        backend=settings.backend,
+        approximate_above=settings.approximate_above,
+        hybrid=settings.hybrid,
+    )
 
 
 class PromptTree(app_commands.CommandTree):
     """Turns refused checks into polite private notices; anything else is logged."""
 
-    async def on_error(self, interaction: discord.Interaction,
-                       error: app_commands.AppCommandError) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         from bot.cogs import tell
 
         if isinstance(error, app_commands.CommandOnCooldown):
@@ -60,11 +66,23 @@ class PromptBot(commands.Bot):
     """promptbot on Discord. Default intents only: slash commands and raw reaction events
     need no privileged intent (no message content, no member list)."""
 
-    def __init__(self, settings: Settings, db: Database, *, pool: ModelPool | None = None,
-                 run_scheduler: bool = False, **options: Any) -> None:
-        super().__init__(command_prefix=commands.when_mentioned, help_command=None,
-                         intents=discord.Intents.default(), tree_cls=PromptTree,
-                         allowed_mentions=discord.AllowedMentions.none(), **options)
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        pool: ModelPool | None = None,
+        run_scheduler: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=discord.Intents.default(),
+            tree_cls=PromptTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
         self.settings = settings
         self.db = db
         self.pool = pool or build_pool(db, settings)
@@ -108,8 +126,12 @@ class PromptBot(commands.Bot):
             log.info("synced %d command(s) globally (may take a while to show)", len(synced))
 
     async def on_ready(self) -> None:
-        log.info("logged in as %s (%s) in %d guild(s)", self.user,
-                 self.user.id if self.user else "?", len(self.guilds))
+        log.info(
+            "logged in as %s (%s) in %d guild(s)",
+            self.user,
+            self.user.id if self.user else "?",
+            len(self.guilds),
+        )
 
     async def close(self) -> None:
         if self.scheduler is not None:
@@ -118,8 +140,7 @@ class PromptBot(commands.Bot):
         await super().close()
 
 
-async def run_bot(settings: Settings, db: Database, token: str, run_scheduler: bool = True
-                  ) -> None:
+async def run_bot(settings: Settings, db: Database, token: str, run_scheduler: bool = True) -> None:
     """Run until closed or SIGINT/SIGTERM; login errors propagate to the caller."""
     bot = PromptBot(settings, db, run_scheduler=run_scheduler)
     loop = asyncio.get_running_loop()

@@ -32,9 +32,7 @@ def _checked(value: str | None, schemes: tuple[str, ...], setting: str) -> yarl.
         return None
     url = yarl.URL(value.strip())
     if url.scheme not in schemes or not url.host:
-        raise EndpointError(
-            f"{setting}={value!r} is not a {'/'.join(schemes)}:// URL with a host"
-        )
+        raise EndpointError(f"{setting}={value!r} is not a {'/'.join(schemes)}:// URL with a host")
     return url
 
 

@@ -17,12 +17,17 @@ RESULT_COLOUR = discord.Colour.from_rgb(88, 101, 242)
 MESSAGE_LIMIT = 2000
 FIELD_LIMIT = 1024
 
-NO_CORPUS = ("No prompts are imported yet, so there is nothing to search. An admin can run "
-             "`promptbot init` (or `promptbot import FILE`).")
-MODEL_UNAVAILABLE = ("The prompt model could not be loaded just now, so nothing was recorded. "
-                     "Please try again later; admins can check `/model status`.")
-NOT_ADMIN = ("Only server managers (Manage Server) or members with the bot's admin role can "
-             "manage models.")
+NO_CORPUS = (
+    "No prompts are imported yet, so there is nothing to search. An admin can run "
+    "`promptbot init` (or `promptbot import FILE`)."
+)
+MODEL_UNAVAILABLE = (
+    "The prompt model could not be loaded just now, so nothing was recorded. "
+    "Please try again later; admins can check `/model status`."
+)
+NOT_ADMIN = (
+    "Only server managers (Manage Server) or members with the bot's admin role can manage models."
+)
 UNEXPECTED = "Something went wrong on my side and nothing was recorded. Please try again."
 NO_RESULTS = "No prompts match those keywords{genre}. Try other words{hint}."
 
@@ -34,20 +39,23 @@ def _clip(text: str, limit: int) -> str:
 def result_embed(result: ServedResult, total: int) -> discord.Embed:
     """One result as an embed; the footer names the model version that ranked it."""
     prompt = result.prompt
-    embed = discord.Embed(title=_clip(prompt.title, 256), description=_clip(prompt.text, 4096),
-                          colour=RESULT_COLOUR)
+    embed = discord.Embed(
+        title=_clip(prompt.title, 256), description=_clip(prompt.text, 4096), colour=RESULT_COLOUR
+    )
     if prompt.genres:
         embed.add_field(name="Genres", value=_clip(", ".join(prompt.genres), FIELD_LIMIT))
     if prompt.themes:
         embed.add_field(name="Themes", value=_clip(", ".join(prompt.themes), FIELD_LIMIT))
-    embed.set_footer(text=f"model {result.model_version} · {result.rank} of {total} · "
-                          "react 👍 or 👎 to teach me")
+    embed.set_footer(
+        text=f"model {result.model_version} · {result.rank} of {total} · react 👍 or 👎 to teach me"
+    )
     return embed
 
 
 def no_results(genre: str | None) -> str:
-    return NO_RESULTS.format(genre=f" in {genre}" if genre else "",
-                             hint=" or no genre" if genre else "")
+    return NO_RESULTS.format(
+        genre=f" in {genre}" if genre else "", hint=" or no genre" if genre else ""
+    )
 
 
 def unknown_genre(genre: str) -> str:
@@ -55,8 +63,10 @@ def unknown_genre(genre: str) -> str:
 
 
 def cooldown_notice(retry_after: float, rate: int, per: float) -> str:
-    return (f"You're asking faster than I can keep up ({rate} prompts per {per:g} s). "
-            f"Please try again in {max(1, round(retry_after))} s.")
+    return (
+        f"You're asking faster than I can keep up ({rate} prompts per {per:g} s). "
+        f"Please try again in {max(1, round(retry_after))} s."
+    )
 
 
 def status_text(info: dict[str, Any]) -> str:

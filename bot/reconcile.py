@@ -44,8 +44,10 @@ class ReconcileReport:
     unreachable: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"reconciled {self.messages} result message(s): {self.recorded} vote(s) "
-                f"recorded, {self.removed} removed, {len(self.unreachable)} unreachable")
+        return (
+            f"reconciled {self.messages} result message(s): {self.recorded} vote(s) "
+            f"recorded, {self.removed} removed, {len(self.unreachable)} unreachable"
+        )
 
 
 def plan_votes(reactions: dict[str, set[int]], standing: dict[str, int]) -> list[VoteChange]:
@@ -73,8 +75,9 @@ def result_messages(db: Database, days: int) -> list[tuple[int, int]]:
         return [(int(r.channel_id), int(r.message_id)) for r in rows if r.channel_id]
 
 
-async def thumbs_reactions(client: discord.Client, channel_id: int, message_id: int
-                           ) -> dict[str, set[int]] | None:
+async def thumbs_reactions(
+    client: discord.Client, channel_id: int, message_id: int
+) -> dict[str, set[int]] | None:
     """Human voters' thumbs on one message (voter id -> values); None if it is gone."""
     channel = client.get_partial_messageable(channel_id)
     try:
@@ -92,13 +95,15 @@ async def thumbs_reactions(client: discord.Client, channel_id: int, message_id: 
     return voters
 
 
-def apply_changes(service: PromptService, message_id: int, changes: Iterable[VoteChange]
-                  ) -> tuple[int, int]:
+def apply_changes(
+    service: PromptService, message_id: int, changes: Iterable[VoteChange]
+) -> tuple[int, int]:
     """Write the planned changes (in a worker thread); returns (recorded, removed)."""
     recorded = removed = 0
     for change in changes:
-        outcome = service.record_reaction(str(message_id), change.voter_id,
-                                          EMOJI_FOR[change.value], change.added)
+        outcome = service.record_reaction(
+            str(message_id), change.voter_id, EMOJI_FOR[change.value], change.added
+        )
         if outcome is None:
             continue
         if change.added:
@@ -108,8 +113,13 @@ def apply_changes(service: PromptService, message_id: int, changes: Iterable[Vot
     return recorded, removed
 
 
-async def reconcile_message(client: discord.Client, service: PromptService, channel_id: int,
-                            message_id: int, report: ReconcileReport) -> None:
+async def reconcile_message(
+    client: discord.Client,
+    service: PromptService,
+    channel_id: int,
+    message_id: int,
+    report: ReconcileReport,
+) -> None:
     reactions = await thumbs_reactions(client, channel_id, message_id)
     if reactions is None:
         report.unreachable.append(str(message_id))
@@ -128,8 +138,9 @@ def _standing(db: Database, message_id: int) -> dict[str, int]:
         return standing_votes(session, str(message_id))
 
 
-async def reconcile_reactions(client: discord.Client, service: PromptService, days: int,
-                              lock: asyncio.Lock) -> ReconcileReport:
+async def reconcile_reactions(
+    client: discord.Client, service: PromptService, days: int, lock: asyncio.Lock
+) -> ReconcileReport:
     """Bring votes in line with the reactions on recent result messages."""
     report = ReconcileReport()
     for channel_id, message_id in await asyncio.to_thread(result_messages, service.db, days):

@@ -14,18 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.database import Database, utcnow
-from storage.models import ModelStatus
-from storage.repositories.datasets import save_dataset
-from storage.repositories.model_versions import get_version, next_version_id, register_version
-from storage.settings import Settings
-
 from retraining.corpus_pairs import Pair
 from retraining.golden_eval import GoldenSet, evaluate_model
 from retraining.trainer import TrainConfig, TrainingExample, TrainOutcome, train_candidate
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.documents import document_text
 from retrieval.model_registry import ModelRef, base_model_path, resolve_model
+from storage.database import Database, utcnow
+from storage.models import ModelStatus
+from storage.repositories.datasets import save_dataset
+from storage.repositories.model_versions import get_version, next_version_id, register_version
+from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,11 @@ class CandidateResult:
 def to_examples(pairs: Sequence[Pair], prompts: Sequence[CorpusPrompt]) -> list[TrainingExample]:
     text = {p.id: document_text(p) for p in prompts}
     return [
-        TrainingExample(pair.anchor, text[pair.positive_id],
-                        text[pair.negative_id] if pair.negative_id else None)
+        TrainingExample(
+            pair.anchor,
+            text[pair.positive_id],
+            text[pair.negative_id] if pair.negative_id else None,
+        )
         for pair in pairs
     ]
 
@@ -84,22 +86,38 @@ def train_and_register(
         dataset_id, counts = dataset.id, dict(dataset.counts)
     version_id, out_dir = reserve_version_dir(db, settings)
     outcome = train_candidate(
-        start.path, base_model_path(), to_examples(pairs, prompts), config, out_dir,
-        card_details={"name": f"promptbot {version_id}"}, on_step=on_step,
+        start.path,
+        base_model_path(),
+        to_examples(pairs, prompts),
+        config,
+        out_dir,
+        card_details={"name": f"promptbot {version_id}"},
+        on_step=on_step,
     )
     candidate = ModelRef(version_id, out_dir)
     metrics = evaluate_model(candidate, golden, settings.cache_dir)
     hyperparams = {
-        **config.to_dict(), "start_version": start.version_id, "pairs": counts,
-        "train_seconds": round(outcome.seconds, 1), "steps": outcome.steps,
-        "pairs_per_second": round(outcome.pairs_per_second, 1), "final_loss": outcome.final_loss,
+        **config.to_dict(),
+        "start_version": start.version_id,
+        "pairs": counts,
+        "train_seconds": round(outcome.seconds, 1),
+        "steps": outcome.steps,
+        "pairs_per_second": round(outcome.pairs_per_second, 1),
+        "final_loss": outcome.final_loss,
     }
     with db.session() as session:
         if get_version(session, version_id) is not None:
             raise RuntimeError(f"version {version_id} was registered by another process")
         register_version(
-            session, version_id, str(out_dir), ModelStatus.CANDIDATE, utcnow(),
-            label=label or f"fine-tuned from {start.label}", parent_id=start.version_id,
-            hyperparams=hyperparams, metrics=metrics, dataset_id=dataset_id,
+            session,
+            version_id,
+            str(out_dir),
+            ModelStatus.CANDIDATE,
+            utcnow(),
+            label=label or f"fine-tuned from {start.label}",
+            parent_id=start.version_id,
+            hyperparams=hyperparams,
+            metrics=metrics,
+            dataset_id=dataset_id,
         )
     return CandidateResult(version_id, candidate, outcome, metrics, dataset_id)

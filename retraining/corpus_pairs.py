@@ -29,17 +29,193 @@ from retrieval.eval_sets import JudgedQuery
 from retrieval.vocabulary import Vocabulary, normalize_query
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each every few for
-    from further had has have having he her here hers herself him himself his how i if in into
-    is it its itself just let me more most my myself no nor not now of off on once only or other
-    our ours out over own same she should so some such than that the their theirs them then
-    there these they this those through to too under until up very was we were what when where
-    which while who whom why will with would you your yours yourself write story begin tell
-    someone something one two three day days time year years way ever never still always thing
-    things first last new old another makes make made find finds found knows know every each
-    describe piece scene prompt word words without only whose into onto upon toward towards
-    instead years later yet even though across around back away""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "every",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "let",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "write",
+        "story",
+        "begin",
+        "tell",
+        "someone",
+        "something",
+        "one",
+        "two",
+        "three",
+        "day",
+        "days",
+        "time",
+        "year",
+        "years",
+        "way",
+        "ever",
+        "never",
+        "still",
+        "always",
+        "thing",
+        "things",
+        "first",
+        "last",
+        "new",
+        "old",
+        "another",
+        "makes",
+        "make",
+        "made",
+        "find",
+        "finds",
+        "found",
+        "knows",
+        "know",
+        "every",
+        "each",
+        "describe",
+        "piece",
+        "scene",
+        "prompt",
+        "word",
+        "words",
+        "without",
+        "only",
+        "whose",
+        "into",
+        "onto",
+        "upon",
+        "toward",
+        "towards",
+        "instead",
+        "years",
+        "later",
+        "yet",
+        "even",
+        "though",
+        "across",
+        "around",
+        "back",
+        "away",
+    ]
 )
 WORD = re.compile(r"[a-z][a-z-]{3,}")
 
@@ -54,8 +230,11 @@ class Pair:
 
 def content_words(text: str) -> list[str]:
     words = WORD.findall(re.sub(r"\w+'\w+", " ", text.lower()))  # drop contractions
-    return [w.strip("-") for w in words
-            if w not in STOPWORDS and len(w.strip("-")) >= 4 and not _adverb(w)]
+    return [
+        w.strip("-")
+        for w in words
+        if w not in STOPWORDS and len(w.strip("-")) >= 4 and not _adverb(w)
+    ]
 
 
 def _adverb(word: str) -> bool:
@@ -82,8 +261,7 @@ class CorpusPairBuilder:
         self.per_prompt = per_prompt
         self.df: dict[str, int] = {}
         self._topic_patterns = {
-            topic: re.compile(r"\b" + re.escape(topic) + r"s?\b")
-            for topic in vocabulary.topics
+            topic: re.compile(r"\b" + re.escape(topic) + r"s?\b") for topic in vocabulary.topics
         }
 
     def genre_names(self, genre: str) -> list[str]:
@@ -193,16 +371,19 @@ def mine_hard_negatives(
     for pair in pairs:
         ranked = scores_for.get(pair.anchor, [])[range_min:range_max]
         candidates = [
-            pid for pid in ranked
-            if pid not in positives[pair.anchor] and not tag_relevant(pair.anchor, by_id[pid], builder)
+            pid
+            for pid in ranked
+            if pid not in positives[pair.anchor]
+            and not tag_relevant(pair.anchor, by_id[pid], builder)
         ]
         negative = rng.choice(candidates) if candidates else None
         out.append(Pair(pair.anchor, pair.positive_id, pair.source, negative))
     return out
 
 
-def assert_no_leak(pairs: Iterable[Pair], heldout: frozenset[str], forbidden_anchors: frozenset[str]
-                   ) -> None:
+def assert_no_leak(
+    pairs: Iterable[Pair], heldout: frozenset[str], forbidden_anchors: frozenset[str]
+) -> None:
     for pair in pairs:
         if pair.positive_id in heldout or (pair.negative_id and pair.negative_id in heldout):
             raise AssertionError(f"held-out prompt in training pair: {pair}")

@@ -19,8 +19,9 @@ from retrieval.model_registry import resolve_model
 from retrieval.vocabulary import default_vocabulary
 
 
-def base_rankings(anchors: Sequence[str], prompts: Sequence[CorpusPrompt], cache_dir: Path,
-                  depth: int = 50) -> dict[str, list[str]]:
+def base_rankings(
+    anchors: Sequence[str], prompts: Sequence[CorpusPrompt], cache_dir: Path, depth: int = 50
+) -> dict[str, list[str]]:
     engine = SearchEngine.build(resolve_model("base", None), prompts, cache_dir)
     unique = list(dict.fromkeys(anchors))
     hits = engine.search_many(unique, depth)

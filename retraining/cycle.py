@@ -26,14 +26,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from storage.database import Database, utcnow
-from storage.models import ModelStatus, TrainingRun
-from storage.repositories.datasets import last_vote_id_trained, save_dataset
-from storage.repositories.leases import current_lease, release_lease, try_acquire_lease
-from storage.repositories.model_versions import get_champion, register_version
-from storage.repositories.votes import list_votes
-from storage.settings import Settings
-
 from retraining.candidates import reserve_version_dir, to_examples
 from retraining.corpus_pairs import CorpusPairBuilder, Pair
 from retraining.experiments import running_experiment, start_experiment
@@ -45,6 +37,13 @@ from retraining.vote_pairs import RULES_VERSION, build_vote_pairs
 from retrieval.corpus_view import load_corpus_from_db
 from retrieval.model_registry import ModelRef, base_model_path, resolve_model
 from retrieval.vocabulary import default_vocabulary
+from storage.database import Database, utcnow
+from storage.models import ModelStatus, TrainingRun
+from storage.repositories.datasets import last_vote_id_trained, save_dataset
+from storage.repositories.leases import current_lease, release_lease, try_acquire_lease
+from storage.repositories.model_versions import get_champion, register_version
+from storage.repositories.votes import list_votes
+from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 LEASE = "retrain"
@@ -102,7 +101,9 @@ class RetrainingCycle:
     def _recover_abandoned(self) -> int:
         """Runs left 'running' by a holder that died: mark failed, clear temporary files."""
         with self.db.session() as session:
-            stale = list(session.scalars(select(TrainingRun).where(TrainingRun.status == "running")))
+            stale = list(
+                session.scalars(select(TrainingRun).where(TrainingRun.status == "running"))
+            )
             for run in stale:
                 run.status, run.finished_at = "failed", self.clock()
                 run.error = run.error or "abandoned: the process running it died"
@@ -146,8 +147,12 @@ class RetrainingCycle:
                 report = self._run_locked(run_id)
             except Exception as exc:
                 log.exception("retraining cycle failed")
-                self._finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}",
-                                 error=traceback.format_exc()[-4000:])
+                self._finish_run(
+                    run_id,
+                    "failed",
+                    f"{type(exc).__name__}: {exc}",
+                    error=traceback.format_exc()[-4000:],
+                )
                 return CycleReport(run_id, "failed", f"{type(exc).__name__}: {exc}")
             return report
         finally:
@@ -166,29 +171,43 @@ class RetrainingCycle:
             all_votes = list_votes(session, include_removed=True)
         fresh = sum(1 for v in new_votes if not v.removed)
         if fresh < self.settings.retrain_min_votes:
-            reason = (f"only {fresh} new vote(s) since the last cycle "
-                      f"(PROMPTBOT_RETRAIN_MIN_VOTES={self.settings.retrain_min_votes})")
+            reason = (
+                f"only {fresh} new vote(s) since the last cycle "
+                f"(PROMPTBOT_RETRAIN_MIN_VOTES={self.settings.retrain_min_votes})"
+            )
             self._finish_run(run_id, "skipped", reason, pair_counts={"new_votes": fresh})
             return CycleReport(run_id, "skipped", reason, counts={"new_votes": fresh})
 
         self.progress("building training pairs")
         prompts = load_corpus_from_db(self.db)
         golden = self.golden or load_golden_set(prompts)
-        builder = CorpusPairBuilder(default_vocabulary(), seed=self.config.seed,
-                                    per_prompt=self.config.pairs_per_prompt)
+        builder = CorpusPairBuilder(
+            default_vocabulary(), seed=self.config.seed, per_prompt=self.config.pairs_per_prompt
+        )
         forbidden = golden.split.test_anchors(golden.queries)
-        votes = build_vote_pairs(all_votes, prompts, builder, self.settings.votes_daily_cap,
-                                 forbidden_anchors=forbidden)
+        votes = build_vote_pairs(
+            all_votes, prompts, builder, self.settings.votes_daily_cap, forbidden_anchors=forbidden
+        )
         replay = self._replay_pairs(builder, prompts, golden, forbidden, len(votes.train_pairs))
         pairs = votes.train_pairs + replay
-        counts = {**votes.counts, "replay_pairs": len(replay), "new_votes": fresh,
-                  "total_pairs": len(pairs)}
+        counts = {
+            **votes.counts,
+            "replay_pairs": len(replay),
+            "new_votes": fresh,
+            "total_pairs": len(pairs),
+        }
         with self.db.session() as session:
             dataset = save_dataset(
-                session, ((p.anchor, p.positive_id, p.negative_id, p.source) for p in pairs),
-                self.clock(), votes.vote_id_min, votes.vote_id_max,
-                rules={"version": RULES_VERSION, "daily_cap": self.settings.votes_daily_cap,
-                       "replay_ratio": self.settings.replay_ratio},
+                session,
+                ((p.anchor, p.positive_id, p.negative_id, p.source) for p in pairs),
+                self.clock(),
+                votes.vote_id_min,
+                votes.vote_id_max,
+                rules={
+                    "version": RULES_VERSION,
+                    "daily_cap": self.settings.votes_daily_cap,
+                    "replay_ratio": self.settings.replay_ratio,
+                },
             )
             dataset_id = dataset.id
         timings["pairs"] = time.perf_counter() - started
@@ -200,8 +219,9 @@ class RetrainingCycle:
         start_ref = "champion" if self.settings.retrain_from == "champion" else "base"
         start = resolve_model(start_ref, self.db)
         version_id, out_dir = reserve_version_dir(self.db, self.settings)
-        self._update_run(run_id, dataset_id=dataset_id, pair_counts=counts,
-                         start_version_id=start.version_id)
+        self._update_run(
+            run_id, dataset_id=dataset_id, pair_counts=counts, start_version_id=start.version_id
+        )
         self.progress(f"training {version_id} on {len(pairs)} pairs")
         t0 = time.perf_counter()
         train_info = self._train(start.path, pairs, prompts, out_dir)
@@ -213,21 +233,35 @@ class RetrainingCycle:
         candidate_golden = evaluate_model(candidate, golden, self.settings.cache_dir)
         champion_id, champion_golden = champion_metrics(self.db, self.settings, golden)
         champion = resolve_model(champion_id, self.db)
-        champion_votes = vote_slice_metrics(champion, prompts, votes.heldout, self.settings.cache_dir)
-        candidate_votes = vote_slice_metrics(candidate, prompts, votes.heldout,
-                                             self.settings.cache_dir)
-        decision = gate(champion_golden, candidate_golden, champion_votes, candidate_votes,
-                        self.settings.gate_tolerance)
+        champion_votes = vote_slice_metrics(
+            champion, prompts, votes.heldout, self.settings.cache_dir
+        )
+        candidate_votes = vote_slice_metrics(
+            candidate, prompts, votes.heldout, self.settings.cache_dir
+        )
+        decision = gate(
+            champion_golden,
+            candidate_golden,
+            champion_votes,
+            candidate_votes,
+            self.settings.gate_tolerance,
+        )
         timings["evaluate"] = time.perf_counter() - t0
         metrics = {**candidate_golden, "vote_slice": candidate_votes, "gate": decision.details}
         status = ModelStatus.CANDIDATE if decision.passed else ModelStatus.REJECTED
         experiment_id = None
         with self.db.session() as session:
             register_version(
-                session, version_id, str(out_dir), status, self.clock(),
-                label=f"retrained from {start.label} on votes", parent_id=start.version_id,
+                session,
+                version_id,
+                str(out_dir),
+                status,
+                self.clock(),
+                label=f"retrained from {start.label} on votes",
+                parent_id=start.version_id,
                 hyperparams={**self.config.to_dict(), **train_info, "pairs": counts},
-                metrics=metrics, dataset_id=dataset_id,
+                metrics=metrics,
+                dataset_id=dataset_id,
                 status_reason=("passed gate: " if decision.passed else "gate: ") + decision.reason,
             )
             if decision.passed:
@@ -238,10 +272,23 @@ class RetrainingCycle:
                 ).id
         timings["total"] = time.perf_counter() - started
         outcome = "candidate" if decision.passed else "rejected"
-        self._finish_run(run_id, "succeeded", f"{outcome}: {decision.reason}",
-                         candidate_version_id=version_id, timings=timings)
-        return CycleReport(run_id, outcome, decision.reason, version_id, experiment_id, counts,
-                           decision.details, timings)
+        self._finish_run(
+            run_id,
+            "succeeded",
+            f"{outcome}: {decision.reason}",
+            candidate_version_id=version_id,
+            timings=timings,
+        )
+        return CycleReport(
+            run_id,
+            outcome,
+            decision.reason,
+            version_id,
+            experiment_id,
+            counts,
+            decision.details,
+            timings,
+        )
 
     def _update_run(self, run_id: int, **fields: Any) -> None:
         with self.db.session() as session:
@@ -250,11 +297,16 @@ class RetrainingCycle:
             for key, value in fields.items():
                 setattr(run, key, value)
 
-    def _replay_pairs(self, builder: CorpusPairBuilder, prompts, golden: GoldenSet,  # type: ignore[no-untyped-def]
-                      forbidden: frozenset[str], vote_pairs: int) -> list[Pair]:
+    def _replay_pairs(
+        self,
+        builder: CorpusPairBuilder,
+        prompts,
+        golden: GoldenSet,  # type: ignore[no-untyped-def]
+        forbidden: frozenset[str],
+        vote_pairs: int,
+    ) -> list[Pair]:
         """Corpus pairs mixed back in so the model does not forget what it knew."""
-        want = max(int(round(vote_pairs * self.settings.replay_ratio)),
-                   self.settings.replay_min_pairs)
+        want = max(round(vote_pairs * self.settings.replay_ratio), self.settings.replay_min_pairs)
         if want <= 0:
             return []
         corpus = builder.build(prompts, golden.split.heldout_prompts, forbidden)
@@ -272,6 +324,7 @@ class RetrainingCycle:
         with tempfile.TemporaryDirectory(prefix="promptbot-train-") as tmp:
             spec = Path(tmp) / "spec.json"
             write_spec(spec, start_dir, base_model_path(), out_dir, config, examples)
-            result = run_in_subprocess(spec, self.settings.train_threads,
-                                       on_started=self.on_train_process)
+            result = run_in_subprocess(
+                spec, self.settings.train_threads, on_started=self.on_train_process
+            )
         return {"train_seconds": round(result["seconds"], 1), "steps": result["steps"]}

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.database import Database, utcnow
-from storage.models import ModelStatus
-from storage.repositories.audit import write_audit
-from storage.repositories.model_versions import set_champion, set_status
-from storage.settings import Settings
-
 from retraining.experiments import (
     CANDIDATE,
     CHAMPION,
@@ -20,15 +14,24 @@ from retraining.experiments import (
     finish_experiment,
     running_experiment,
 )
+from storage.database import Database, utcnow
+from storage.models import ModelStatus
+from storage.repositories.audit import write_audit
+from storage.repositories.model_versions import set_champion, set_status
+from storage.settings import Settings
 
 
 def rule_from(settings: Settings) -> DecisionRule:
-    return DecisionRule(min_votes=settings.experiment_min_votes, alpha=settings.experiment_alpha,
-                        max_days=settings.experiment_max_days)
+    return DecisionRule(
+        min_votes=settings.experiment_min_votes,
+        alpha=settings.experiment_alpha,
+        max_days=settings.experiment_max_days,
+    )
 
 
-def check_experiment(db: Database, settings: Settings, now: datetime | None = None
-                     ) -> tuple[int, Verdict] | None:
+def check_experiment(
+    db: Database, settings: Settings, now: datetime | None = None
+) -> tuple[int, Verdict] | None:
     """Decide the running experiment if its data allow; returns (experiment id, verdict)."""
     now = now or utcnow()
     with db.session() as session:
@@ -36,9 +39,14 @@ def check_experiment(db: Database, settings: Settings, now: datetime | None = No
         if experiment is None:
             return None
         counts = count_votes(session, experiment.id)
-        verdict = decide(counts[CHAMPION], counts[CANDIDATE], experiment.started_at, now,
-                         rule_from(settings),
-                         previous_p=float((experiment.stats or {}).get("p_value", 1.0)))
+        verdict = decide(
+            counts[CHAMPION],
+            counts[CANDIDATE],
+            experiment.started_at,
+            now,
+            rule_from(settings),
+            previous_p=float((experiment.stats or {}).get("p_value", 1.0)),
+        )
         experiment.stats = {**verdict.stats, "checked_at": now.isoformat(timespec="seconds")}
         if verdict.decision is None:
             return experiment.id, verdict
@@ -49,9 +57,14 @@ def check_experiment(db: Database, settings: Settings, now: datetime | None = No
         else:
             status = ModelStatus.REJECTED if verdict.decision == "rejected" else ModelStatus.RETIRED
             set_status(session, candidate, status, f"experiment {experiment.id}: {verdict.reason}")
-        write_audit(session, "scheduler", f"experiment_{verdict.decision}", now,
-                    target=candidate, details={"experiment": experiment.id,
-                                               "reason": verdict.reason})
+        write_audit(
+            session,
+            "scheduler",
+            f"experiment_{verdict.decision}",
+            now,
+            target=candidate,
+            details={"experiment": experiment.id, "reason": verdict.reason},
+        )
         return experiment.id, verdict
 
 
@@ -63,9 +76,20 @@ def stop_experiment(db: Database, actor: str, now: datetime | None = None) -> st
         if experiment is None:
             return "No experiment is running."
         finish_experiment(experiment, "kept", f"stopped by {actor}", now)
-        set_status(session, experiment.candidate_version_id, ModelStatus.RETIRED,
-                   f"experiment {experiment.id} stopped by {actor}")
-        write_audit(session, actor, "experiment_stop", now,
-                    target=experiment.candidate_version_id, details={"experiment": experiment.id})
-        return (f"Stopped experiment {experiment.id}; {experiment.champion_version_id} stays "
-                "champion.")
+        set_status(
+            session,
+            experiment.candidate_version_id,
+            ModelStatus.RETIRED,
+            f"experiment {experiment.id} stopped by {actor}",
+        )
+        write_audit(
+            session,
+            actor,
+            "experiment_stop",
+            now,
+            target=experiment.candidate_version_id,
+            details={"experiment": experiment.id},
+        )
+        return (
+            f"Stopped experiment {experiment.id}; {experiment.champion_version_id} stays champion."
+        )

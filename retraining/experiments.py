@@ -75,7 +75,9 @@ def msprt_lambda(champion: ArmCounts, candidate: ArmCounts, tau: float) -> float
     var = _bernoulli_var(champion) / champion.votes + _bernoulli_var(candidate) / candidate.votes
     var = max(var, 1e-9)
     tau2 = tau * tau
-    log_lambda = 0.5 * math.log(var / (var + tau2)) + tau2 * delta * delta / (2 * var * (var + tau2))
+    log_lambda = 0.5 * math.log(var / (var + tau2)) + tau2 * delta * delta / (
+        2 * var * (var + tau2)
+    )
     return math.exp(min(log_lambda, 700.0))
 
 
@@ -107,7 +109,8 @@ def decide(
     stats: dict[str, Any] = {
         "champion": {**asdict(champion), "rate": _safe(champion.rate)},
         "candidate": {**asdict(candidate), "rate": _safe(candidate.rate)},
-        "min_votes": rule.min_votes, "alpha": rule.alpha,
+        "min_votes": rule.min_votes,
+        "alpha": rule.alpha,
     }
     elapsed_days = (now - started_at) / timedelta(days=1)
     if min(champion.votes, candidate.votes) < rule.min_votes:
@@ -118,7 +121,8 @@ def decide(
     lam = msprt_lambda(champion, candidate, rule.tau)
     p_value = min(previous_p, 1.0 / lam)  # always-valid p-values only ever decrease
     stats.update(
-        p_value=p_value, msprt_lambda=lam,
+        p_value=p_value,
+        msprt_lambda=lam,
         prob_candidate_better=prob_candidate_better(champion, candidate),
         delta=_safe(candidate.rate - champion.rate),
     )
@@ -157,21 +161,37 @@ def running_experiment(session: Session) -> Experiment | None:
     ).first()
 
 
-def start_experiment(session: Session, champion_id: str, candidate_id: str, share: float,
-                     now: datetime, mode: str = "ab") -> Experiment:
+def start_experiment(
+    session: Session,
+    champion_id: str,
+    candidate_id: str,
+    share: float,
+    now: datetime,
+    mode: str = "ab",
+) -> Experiment:
     if running_experiment(session) is not None:
         raise RuntimeError("an experiment is already running")
     experiment = Experiment(
-        champion_version_id=champion_id, candidate_version_id=candidate_id, traffic_share=share,
-        mode=mode, status="running", started_at=now, stats={},
+        champion_version_id=champion_id,
+        candidate_version_id=candidate_id,
+        traffic_share=share,
+        mode=mode,
+        status="running",
+        started_at=now,
+        stats={},
     )
     session.add(experiment)
     session.flush()
     return experiment
 
 
-def finish_experiment(experiment: Experiment, decision: str, reason: str, now: datetime,
-                      stats: dict[str, Any] | None = None) -> None:
+def finish_experiment(
+    experiment: Experiment,
+    decision: str,
+    reason: str,
+    now: datetime,
+    stats: dict[str, Any] | None = None,
+) -> None:
     experiment.status = "finished"
     experiment.decision = decision
     experiment.reason = reason

@@ -14,13 +14,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from retrieval.model_registry import ModelNotFoundError, resolve_model
+from retrieval.onnx_export import export_onnx
 from storage.database import Database
 from storage.repositories.datasets import get_dataset
 from storage.repositories.model_versions import get_version
 from storage.settings import Settings
-
-from retrieval.model_registry import ModelNotFoundError, resolve_model
-from retrieval.onnx_export import export_onnx
 
 
 class ExportError(RuntimeError):
@@ -36,19 +35,27 @@ def _card_section(version_id: str | None, db: Database) -> str:
             return ""
         dataset = get_dataset(session, version.dataset_id) if version.dataset_id else None
         facts = {
-            "version": version.id, "label": version.label, "parent": version.parent_id,
-            "status": version.status, "created_at": version.created_at.isoformat(),
+            "version": version.id,
+            "label": version.label,
+            "parent": version.parent_id,
+            "status": version.status,
+            "created_at": version.created_at.isoformat(),
             "training_data": dataset.counts if dataset else None,
             "hyperparameters": version.hyperparams,
-            "metrics": {k: v.get("all", v) if isinstance(v, dict) else v
-                        for k, v in version.metrics.items()},
+            "metrics": {
+                k: v.get("all", v) if isinstance(v, dict) else v for k, v in version.metrics.items()
+            },
         }
-    return ("\n\n## promptbot\n\nExported by `promptbot models export`.\n\n```json\n"
-            + json.dumps(facts, indent=2, default=str) + "\n```\n")
+    return (
+        "\n\n## promptbot\n\nExported by `promptbot models export`.\n\n```json\n"
+        + json.dumps(facts, indent=2, default=str)
+        + "\n```\n"
+    )
 
 
-def export_model(db: Database, settings: Settings, ref: str, directory: Path,
-                 push_to_hub: str | None = None) -> Path:
+def export_model(
+    db: Database, settings: Settings, ref: str, directory: Path, push_to_hub: str | None = None
+) -> Path:
     try:
         model = resolve_model(ref, db)
     except (ModelNotFoundError, LookupError) as exc:
@@ -80,8 +87,10 @@ def push(directory: Path, repo_id: str) -> None:
     except ImportError as exc:  # pragma: no cover - a dependency of sentence-transformers
         raise ExportError("huggingface_hub is not installed") from exc
     if os.environ.get("HF_HUB_OFFLINE") == "1" and not os.environ.get("PROMPTBOT_ALLOW_PUSH"):
-        raise ExportError("pushing needs the network: HF_HUB_OFFLINE=1 is set (set "
-                          "PROMPTBOT_ALLOW_PUSH=1 and HF_HUB_OFFLINE=0 to push).")
+        raise ExportError(
+            "pushing needs the network: HF_HUB_OFFLINE=1 is set (set "
+            "PROMPTBOT_ALLOW_PUSH=1 and HF_HUB_OFFLINE=0 to push)."
+        )
     if not get_token():
         raise ExportError("no Hugging Face token: set HF_TOKEN or run `hf auth login`.")
     try:
@@ -89,5 +98,7 @@ def push(directory: Path, repo_id: str) -> None:
         api.create_repo(repo_id, exist_ok=True)
         api.upload_folder(folder_path=str(directory), repo_id=repo_id)
     except Exception as exc:  # network errors come in many types; say it in one line
-        raise ExportError(f"push to {repo_id} failed: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise ExportError(
+            f"push to {repo_id} failed: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc

@@ -22,8 +22,12 @@ from retrieval.metrics import aggregate
 from retrieval.model_registry import ModelRef
 
 
-def vote_slice_metrics(model: ModelRef, prompts: Sequence[CorpusPrompt],
-                       judgments: Sequence[VoteJudgment], cache_dir: Path) -> dict[str, float]:
+def vote_slice_metrics(
+    model: ModelRef,
+    prompts: Sequence[CorpusPrompt],
+    judgments: Sequence[VoteJudgment],
+    cache_dir: Path,
+) -> dict[str, float]:
     relevant: dict[str, dict[str, int]] = {}
     for j in judgments:
         if j.value > 0:
@@ -44,8 +48,13 @@ class GateDecision:
     details: dict[str, Any]
 
 
-def gate(champion_golden: dict, candidate_golden: dict, champion_votes: dict,
-         candidate_votes: dict, tolerance: float) -> GateDecision:
+def gate(
+    champion_golden: dict,
+    candidate_golden: dict,
+    champion_votes: dict,
+    candidate_votes: dict,
+    tolerance: float,
+) -> GateDecision:
     details = {
         "golden_test": [_maybe(champion_golden, "test"), _maybe(candidate_golden, "test")],
         "golden_heldout": [_maybe(champion_golden, "heldout"), _maybe(candidate_golden, "heldout")],
@@ -60,14 +69,18 @@ def gate(champion_golden: dict, candidate_golden: dict, champion_votes: dict,
             continue  # no golden queries for this corpus (e.g. a community's own prompts)
         drop = ndcg5(champion_golden, setting) - ndcg5(candidate_golden, setting)
         if drop > tolerance:
-            return GateDecision(False, f"golden {setting} NDCG@5 fell by {drop:.3f} "
-                                       f"(tolerance {tolerance:.3f})", details)
+            return GateDecision(
+                False,
+                f"golden {setting} NDCG@5 fell by {drop:.3f} (tolerance {tolerance:.3f})",
+                details,
+            )
     if candidate_votes.get("n", 0) > 0:
         gain = candidate_votes["NDCG@5"] - champion_votes["NDCG@5"]
         if gain <= 0:
             return GateDecision(False, f"no gain on held-out votes ({gain:+.3f} NDCG@5)", details)
-        return GateDecision(True, f"held-out votes NDCG@5 {gain:+.3f}, golden within tolerance",
-                            details)
+        return GateDecision(
+            True, f"held-out votes NDCG@5 {gain:+.3f}, golden within tolerance", details
+        )
     if "all" not in candidate_golden.get("test", {}):
         return GateDecision(False, "no held-out votes and no golden queries to judge by", details)
     gain = ndcg5(candidate_golden) - ndcg5(champion_golden)

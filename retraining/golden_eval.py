@@ -43,8 +43,9 @@ def load_golden_set(prompts: Sequence[CorpusPrompt]) -> GoldenSet:
     return GoldenSet(list(prompts), load_queries(), Split.load())
 
 
-def evaluate_model(model: ModelRef, golden: GoldenSet, cache_dir: Path,
-                   backend: Backend = "onnx") -> dict[str, dict[str, dict[str, float]]]:
+def evaluate_model(
+    model: ModelRef, golden: GoldenSet, cache_dir: Path, backend: Backend = "onnx"
+) -> dict[str, dict[str, dict[str, float]]]:
     """``{setting: {slice: metrics}}`` for one model."""
     out = {}
     for name, (prompts, queries) in golden.settings().items():
@@ -54,8 +55,10 @@ def evaluate_model(model: ModelRef, golden: GoldenSet, cache_dir: Path,
 
 
 def baseline_rankers(prompts: Sequence[CorpusPrompt]) -> dict[str, Ranker]:
-    return {"bm25 (text)": bm25_ranker(prompts, with_tags=False),
-            "bm25 (text+tags)": bm25_ranker(prompts, with_tags=True)}
+    return {
+        "bm25 (text)": bm25_ranker(prompts, with_tags=False),
+        "bm25 (text+tags)": bm25_ranker(prompts, with_tags=True),
+    }
 
 
 def hybrid_ranker(model: ModelRef, prompts: Sequence[CorpusPrompt], cache_dir: Path) -> Ranker:

@@ -39,10 +39,15 @@ class AdminResult:
 
 def version_summary(v: ModelVersion) -> dict[str, Any]:
     return {
-        "id": v.id, "label": v.label, "status": v.status, "parent": v.parent_id,
+        "id": v.id,
+        "label": v.label,
+        "status": v.status,
+        "parent": v.parent_id,
         "created_at": v.created_at.isoformat(timespec="seconds"),
         "promoted_at": v.promoted_at.isoformat(timespec="seconds") if v.promoted_at else None,
-        "metrics": v.metrics, "reason": v.status_reason, "path": v.artifact_path,
+        "metrics": v.metrics,
+        "reason": v.status_reason,
+        "path": v.artifact_path,
     }
 
 
@@ -64,14 +69,22 @@ def promote(db: Database, version_id: str, actor: str, now: datetime | None = No
             raise AdminError(f"{version_id}'s model files are missing; it cannot serve.")
         previous = set_champion(session, version_id, actor=actor, action="promote", now=now)
         _end_experiments_on(session, version_id, now, "promoted by an admin")
-        write_audit(session, actor, "promote", now, target=version_id,
-                    details={"previous": previous.id if previous else None})
-    return AdminResult(f"{version_id} is now the champion (was {previous.id if previous else '-'}).",
-                       True)
+        write_audit(
+            session,
+            actor,
+            "promote",
+            now,
+            target=version_id,
+            details={"previous": previous.id if previous else None},
+        )
+    return AdminResult(
+        f"{version_id} is now the champion (was {previous.id if previous else '-'}).", True
+    )
 
 
-def rollback(db: Database, actor: str, version_id: str | None = None,
-             now: datetime | None = None) -> AdminResult:
+def rollback(
+    db: Database, actor: str, version_id: str | None = None, now: datetime | None = None
+) -> AdminResult:
     now = now or utcnow()
     with db.session() as session:
         current = get_champion(session)
@@ -87,8 +100,14 @@ def rollback(db: Database, actor: str, version_id: str | None = None,
             raise AdminError(f"{target_id}'s model files are missing; it cannot serve.")
         set_champion(session, target_id, actor=actor, action="rollback", now=now)
         _end_experiments_on(session, None, now, "champion rolled back")
-        write_audit(session, actor, "rollback", now, target=target_id,
-                    details={"from": current.id if current else None})
+        write_audit(
+            session,
+            actor,
+            "rollback",
+            now,
+            target=target_id,
+            details={"from": current.id if current else None},
+        )
     return AdminResult(
         f"Rolled back: {target_id} is now the champion (was {current.id if current else '-'}).",
         True,
@@ -99,7 +118,9 @@ def _end_experiments_on(session, promoted_id: str | None, now: datetime, reason:
     """A manual champion change ends any running experiment: its comparison no longer holds."""
     for experiment in session.scalars(select(Experiment).where(Experiment.status == "running")):
         experiment.status = "finished"
-        experiment.decision = "promoted" if experiment.candidate_version_id == promoted_id else "kept"
+        experiment.decision = (
+            "promoted" if experiment.candidate_version_id == promoted_id else "kept"
+        )
         experiment.reason = reason
         experiment.decided_at = now
 
@@ -115,25 +136,45 @@ def status(db: Database) -> dict[str, Any]:
         return {
             "champion": version_summary(champion) if champion else None,
             "candidate": version_summary(candidate) if candidate else None,
-            "experiment": None if experiment is None else {
-                "id": experiment.id, "champion": experiment.champion_version_id,
-                "candidate": experiment.candidate_version_id, "status": experiment.status,
-                "traffic_share": experiment.traffic_share, "decision": experiment.decision,
-                "reason": experiment.reason, "stats": experiment.stats,
+            "experiment": None
+            if experiment is None
+            else {
+                "id": experiment.id,
+                "champion": experiment.champion_version_id,
+                "candidate": experiment.candidate_version_id,
+                "status": experiment.status,
+                "traffic_share": experiment.traffic_share,
+                "decision": experiment.decision,
+                "reason": experiment.reason,
+                "stats": experiment.stats,
                 "started_at": experiment.started_at.isoformat(timespec="seconds"),
                 "decided_at": experiment.decided_at.isoformat(timespec="seconds")
-                if experiment.decided_at else None,
+                if experiment.decided_at
+                else None,
             },
-            "last_training_run": None if run is None else {
-                "id": run.id, "status": run.status, "reason": run.reason,
-                "candidate": run.candidate_version_id, "pairs": run.pair_counts,
+            "last_training_run": None
+            if run is None
+            else {
+                "id": run.id,
+                "status": run.status,
+                "reason": run.reason,
+                "candidate": run.candidate_version_id,
+                "pairs": run.pair_counts,
                 "started_at": run.started_at.isoformat(timespec="seconds"),
                 "finished_at": run.finished_at.isoformat(timespec="seconds")
-                if run.finished_at else None,
+                if run.finished_at
+                else None,
                 "error": run.error,
             },
         }
 
 
-__all__ = ["AdminError", "AdminResult", "UnknownModelVersionError", "list_models", "promote",
-           "rollback", "status"]
+__all__ = [
+    "AdminError",
+    "AdminResult",
+    "UnknownModelVersionError",
+    "list_models",
+    "promote",
+    "rollback",
+    "status",
+]

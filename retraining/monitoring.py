@@ -15,25 +15,41 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from storage.database import Database
-from storage.models import ChampionChange, Experiment, ModelVersion, Request, Result, TrainingRun, Vote
-
 from retraining.plots import plot_counts, plot_latency, plot_rates_and_quality
+from storage.database import Database
+from storage.models import (
+    ChampionChange,
+    Experiment,
+    ModelVersion,
+    Request,
+    Result,
+    TrainingRun,
+    Vote,
+)
 
 
 def daily_rows(db: Database, since: datetime | None) -> list[dict[str, Any]]:
     with db.session() as session:
         requests = select(Request.created_at, Request.latency_ms)
-        votes = (select(Vote.cast_at, Vote.value, Result.model_version_id, Result.arm)
-                 .join(Result, Result.id == Vote.result_id).where(Vote.removed_at.is_(None)))
+        votes = (
+            select(Vote.cast_at, Vote.value, Result.model_version_id, Result.arm)
+            .join(Result, Result.id == Vote.result_id)
+            .where(Vote.removed_at.is_(None))
+        )
         if since is not None:
             requests = requests.where(Request.created_at >= since)
             votes = votes.where(Vote.cast_at >= since)
         request_rows = session.execute(requests).all()
         vote_rows = session.execute(votes).all()
-    per_day: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "requests": 0, "latencies": [], "votes": 0, "by_version": defaultdict(Counter),
-        "by_arm": defaultdict(Counter)})
+    per_day: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "requests": 0,
+            "latencies": [],
+            "votes": 0,
+            "by_version": defaultdict(Counter),
+            "by_arm": defaultdict(Counter),
+        }
+    )
     for created, latency in request_rows:
         row = per_day[created.date().isoformat()]
         row["requests"] += 1
@@ -49,13 +65,17 @@ def daily_rows(db: Database, since: datetime | None) -> list[dict[str, Any]]:
     for day in sorted(per_day):
         row = per_day[day]
         lat = row["latencies"]
-        out.append({
-            "day": day, "requests": row["requests"], "votes": row["votes"],
-            "thumbs_up_rate": _rates(row["by_version"]),
-            "thumbs_up_rate_by_arm": _rates(row["by_arm"]),
-            "latency_p50_ms": round(float(np.percentile(lat, 50)), 2) if lat else None,
-            "latency_p95_ms": round(float(np.percentile(lat, 95)), 2) if lat else None,
-        })
+        out.append(
+            {
+                "day": day,
+                "requests": row["requests"],
+                "votes": row["votes"],
+                "thumbs_up_rate": _rates(row["by_version"]),
+                "thumbs_up_rate_by_arm": _rates(row["by_arm"]),
+                "latency_p50_ms": round(float(np.percentile(lat, 50)), 2) if lat else None,
+                "latency_p95_ms": round(float(np.percentile(lat, 95)), 2) if lat else None,
+            }
+        )
     return out
 
 
@@ -67,20 +87,40 @@ def timeline(db: Database, since: datetime | None) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     with db.session() as session:
         for run in session.scalars(select(TrainingRun)):
-            events.append({"at": run.started_at, "event": f"training run #{run.id}",
-                           "detail": f"{run.status}: {run.reason}"})
+            events.append(
+                {
+                    "at": run.started_at,
+                    "event": f"training run #{run.id}",
+                    "detail": f"{run.status}: {run.reason}",
+                }
+            )
         for version in session.scalars(select(ModelVersion)):
             if version.status_reason and version.parent_id is not None:
-                events.append({"at": version.created_at, "event": f"gate {version.id}",
-                               "detail": f"{version.status}: {version.status_reason}"})
+                events.append(
+                    {
+                        "at": version.created_at,
+                        "event": f"gate {version.id}",
+                        "detail": f"{version.status}: {version.status_reason}",
+                    }
+                )
         for change in session.scalars(select(ChampionChange)):
-            events.append({"at": change.at, "event": change.action,
-                           "detail": f"{change.previous_version_id} -> {change.version_id} "
-                                     f"by {change.actor}"})
+            events.append(
+                {
+                    "at": change.at,
+                    "event": change.action,
+                    "detail": f"{change.previous_version_id} -> {change.version_id} "
+                    f"by {change.actor}",
+                }
+            )
         for exp in session.scalars(select(Experiment)):
             if exp.decided_at:
-                events.append({"at": exp.decided_at, "event": f"experiment {exp.id}",
-                               "detail": f"{exp.decision}: {exp.reason}"})
+                events.append(
+                    {
+                        "at": exp.decided_at,
+                        "event": f"experiment {exp.id}",
+                        "detail": f"{exp.decision}: {exp.reason}",
+                    }
+                )
     events = [e for e in events if since is None or e["at"] >= since]
     return sorted(events, key=lambda e: e["at"])
 
@@ -92,22 +132,31 @@ def write_monitoring_report(db: Database, out: Path, since: datetime | None) -> 
     charts = {
         "counts.png": lambda p: plot_counts(days, p, "requests and votes per day"),
         "thumbs_up_by_version.png": lambda p: plot_rates_and_quality(
-            days, p, "👍 rate per model version"),
+            days, p, "👍 rate per model version"
+        ),
         "thumbs_up_by_arm.png": lambda p: plot_rates_and_quality(
-            [{**d, "thumbs_up_rate": d["thumbs_up_rate_by_arm"]} for d in days], p,
-            "👍 rate per experiment arm"),
+            [{**d, "thumbs_up_rate": d["thumbs_up_rate_by_arm"]} for d in days],
+            p,
+            "👍 rate per experiment arm",
+        ),
         "latency.png": lambda p: plot_latency(days, p, "/prompt latency per day"),
     }
     written = []
     for name, draw in charts.items():
         draw(out / name)
         written.append(out / name)
-    lines = ["# promptbot report", "", "| day | requests | votes | 👍 rate by version | "
-             "👍 rate by arm | p50 ms | p95 ms |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# promptbot report",
+        "",
+        "| day | requests | votes | 👍 rate by version | 👍 rate by arm | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for d in days:
-        lines.append(f"| {d['day']} | {d['requests']} | {d['votes']} | {d['thumbs_up_rate']} | "
-                     f"{d['thumbs_up_rate_by_arm']} | {d['latency_p50_ms']} | "
-                     f"{d['latency_p95_ms']} |")
+        lines.append(
+            f"| {d['day']} | {d['requests']} | {d['votes']} | {d['thumbs_up_rate']} | "
+            f"{d['thumbs_up_rate_by_arm']} | {d['latency_p50_ms']} | "
+            f"{d['latency_p95_ms']} |"
+        )
     lines += ["", "## Timeline", "", "| when | event | detail |", "|---|---|---|"]
     lines += [f"| {e['at']:%Y-%m-%d %H:%M} | {e['event']} | {e['detail']} |" for e in events]
     lines += ["", *[f"![{p.stem}]({p.name})" for p in written]]

@@ -16,8 +16,9 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def plot_rates_and_quality(days: Sequence[dict[str, Any]], path: Path, title: str,
-                           quality_key: str = "champion_ndcg5") -> None:
+def plot_rates_and_quality(
+    days: Sequence[dict[str, Any]], path: Path, title: str, quality_key: str = "champion_ndcg5"
+) -> None:
     """👍 rate per arm (or model version) per day, and a quality line if present."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -30,8 +31,13 @@ def plot_rates_and_quality(days: Sequence[dict[str, Any]], path: Path, title: st
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"👍 rate: {arm}")
     quality = [(r["day"], r[quality_key]) for r in days if r.get(quality_key) is not None]
     if quality:
-        ax.plot([q[0] for q in quality], [q[1] for q in quality], "k--", marker="s",
-                label="champion NDCG@5 (eval)")
+        ax.plot(
+            [q[0] for q in quality],
+            [q[1] for q in quality],
+            "k--",
+            marker="s",
+            label="champion NDCG@5 (eval)",
+        )
     ax.set_ylim(0, 1)
     ax.set_xlabel("day")
     ax.set_ylabel("rate / NDCG@5")
@@ -43,8 +49,12 @@ def plot_rates_and_quality(days: Sequence[dict[str, Any]], path: Path, title: st
     plt.close(fig)
 
 
-def plot_counts(days: Sequence[dict[str, Any]], path: Path, title: str,
-                keys: Sequence[str] = ("requests", "votes")) -> None:
+def plot_counts(
+    days: Sequence[dict[str, Any]],
+    path: Path,
+    title: str,
+    keys: Sequence[str] = ("requests", "votes"),
+) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for key in keys:

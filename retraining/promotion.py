@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Database
-from storage.repositories.model_versions import get_champion, get_version
-from storage.settings import Settings
-
 from retraining.golden_eval import GoldenSet, evaluate_model, ndcg5
 from retraining.model_admin import promote
 from retrieval.model_registry import ModelRef
+from storage.database import Database
+from storage.repositories.model_versions import get_champion, get_version
+from storage.settings import Settings
 
 
 @dataclass
@@ -37,8 +36,9 @@ def champion_metrics(db: Database, settings: Settings, golden: GoldenSet) -> tup
     return champion_id, metrics
 
 
-def promote_if_better(db: Database, settings: Settings, version_id: str, golden: GoldenSet,
-                      actor: str) -> PromotionDecision:
+def promote_if_better(
+    db: Database, settings: Settings, version_id: str, golden: GoldenSet, actor: str
+) -> PromotionDecision:
     champion_id, champion = champion_metrics(db, settings, golden)
     with db.session() as session:
         version = get_version(session, version_id)
@@ -46,8 +46,10 @@ def promote_if_better(db: Database, settings: Settings, version_id: str, golden:
         candidate = dict(version.metrics)
     gain = ndcg5(candidate) - ndcg5(champion)
     heldout_gain = ndcg5(candidate, "heldout") - ndcg5(champion, "heldout")
-    summary = (f"test NDCG@5 {ndcg5(candidate):.3f} vs {ndcg5(champion):.3f} ({champion_id}); "
-               f"held-out {ndcg5(candidate, 'heldout'):.3f} vs {ndcg5(champion, 'heldout'):.3f}")
+    summary = (
+        f"test NDCG@5 {ndcg5(candidate):.3f} vs {ndcg5(champion):.3f} ({champion_id}); "
+        f"held-out {ndcg5(candidate, 'heldout'):.3f} vs {ndcg5(champion, 'heldout'):.3f}"
+    )
     if gain > 0 and heldout_gain >= -settings.gate_tolerance:
         promote(db, version_id, actor=actor)
         return PromotionDecision(True, f"promoted {version_id}: {summary}")

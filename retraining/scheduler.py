@@ -84,10 +84,14 @@ def ensure_jobs(scheduler: Any, settings: Settings) -> None:
     """Add the jobs, or update their triggers if the settings changed; keep their next run
     time otherwise, so a restart neither skips nor repeats a scheduled cycle."""
     wanted = {
-        CYCLE_JOB: ("retraining.scheduler:scheduled_cycle",
-                    retrain_trigger(settings.retrain_schedule)),
-        EXPERIMENT_JOB: ("retraining.scheduler:scheduled_experiment_check",
-                         retrain_trigger("interval:3600")),
+        CYCLE_JOB: (
+            "retraining.scheduler:scheduled_cycle",
+            retrain_trigger(settings.retrain_schedule),
+        ),
+        EXPERIMENT_JOB: (
+            "retraining.scheduler:scheduled_experiment_check",
+            retrain_trigger("interval:3600"),
+        ),
     }
     for job_id, (func, trigger) in wanted.items():
         job = scheduler.get_job(job_id)

@@ -13,14 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.database import Database, utcnow
-from storage.repositories.requests import ShownResult, attach_message, record_request
-from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
-
 from retraining.experiments import CANDIDATE, assign_arm, running_experiment
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.model_pool import ModelPool
 from retrieval.vocabulary import normalize_query
+from storage.database import Database, utcnow
+from storage.repositories.requests import ShownResult, attach_message, record_request
+from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
 
 THUMBS = {"👍": 1, "👎": -1}
 
@@ -63,8 +62,13 @@ def validate_keywords(raw: str, max_chars: int) -> str:
 
 
 class PromptService:
-    def __init__(self, db: Database, pool: ModelPool, max_keywords_chars: int = 200,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        pool: ModelPool,
+        max_keywords_chars: int = 200,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.pool = pool
         self.max_keywords_chars = max_keywords_chars
@@ -77,8 +81,11 @@ class PromptService:
             if experiment is None or state.fallback_reason:
                 return state.serving_id, None, None
             arm = assign_arm(experiment.id, user_id, experiment.traffic_share)
-            version = (experiment.candidate_version_id if arm == CANDIDATE
-                       else experiment.champion_version_id)
+            version = (
+                experiment.candidate_version_id
+                if arm == CANDIDATE
+                else experiment.champion_version_id
+            )
             return version, arm, experiment.id
 
     def serve(
@@ -101,10 +108,19 @@ class PromptService:
         latency_ms = (time.perf_counter() - started) * 1000
         with self.db.session() as session:
             request = record_request(
-                session, user_id=user_id, raw_query=keywords, normalized_query=normalized,
-                model_version_id=version, now=now or self.clock(), guild_id=guild_id,
-                channel_id=channel_id, genre_filter=genre, experiment_id=experiment_id, arm=arm,
-                latency_ms=latency_ms, source=source,
+                session,
+                user_id=user_id,
+                raw_query=keywords,
+                normalized_query=normalized,
+                model_version_id=version,
+                now=now or self.clock(),
+                guild_id=guild_id,
+                channel_id=channel_id,
+                genre_filter=genre,
+                experiment_id=experiment_id,
+                arm=arm,
+                latency_ms=latency_ms,
+                source=source,
                 results=[ShownResult(h.prompt_id, h.score, version, arm) for h in hits],
             )
             results = [
@@ -112,15 +128,17 @@ class PromptService:
                 for r, h in zip(request.results, hits, strict=True)
             ]
             request_id = request.id
-        return ServedRequest(request_id, keywords, normalized, version, arm, experiment_id,
-                             results, latency_ms)
+        return ServedRequest(
+            request_id, keywords, normalized, version, arm, experiment_id, results, latency_ms
+        )
 
     def attach_message(self, result_id: int, message_id: str, channel_id: str) -> None:
         with self.db.session() as session:
             attach_message(session, result_id, message_id, channel_id)
 
-    def record_reaction(self, message_id: str, user_id: str, emoji: str, added: bool,
-                        now: datetime | None = None) -> VoteOutcome | None:
+    def record_reaction(
+        self, message_id: str, user_id: str, emoji: str, added: bool, now: datetime | None = None
+    ) -> VoteOutcome | None:
         """A 👍/👎 added or removed on a message; None for any other emoji."""
         value = THUMBS.get(emoji)
         if value is None:

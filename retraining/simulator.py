@@ -21,13 +21,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from storage import migrations
-from storage.database import Database
-from storage.models import ModelStatus, Request, Result, Vote
-from storage.repositories.audit import write_audit
-from storage.repositories.model_versions import get_champion, register_version
-from storage.settings import Settings
-
 from retraining.click_model import ClickModel
 from retraining.cycle import RetrainingCycle
 from retraining.experiment_check import check_experiment
@@ -37,11 +30,17 @@ from retraining.serving import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
-from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
+from retrieval.corpus_view import load_corpus_from_db
 from retrieval.eval_sets import QUERIES_PATH, JudgedQuery, Split, load_queries, restrict_to
 from retrieval.evaluation import dense_ranker, evaluate_ranker
 from retrieval.model_pool import ModelPool
 from retrieval.model_registry import resolve_model
+from storage import migrations
+from storage.database import Database
+from storage.models import ModelStatus, Request, Result, Vote
+from storage.repositories.audit import write_audit
+from storage.repositories.model_versions import get_champion, register_version
+from storage.settings import Settings
 
 SIM_START = datetime(2026, 1, 5, 0, 0)
 
@@ -75,21 +74,27 @@ def _uses_shipped_set(cfg: SimConfig) -> bool:
 
 
 class Simulation:
-    def __init__(self, cfg: SimConfig, base: Settings, progress: Callable[[str], None] = print
-                 ) -> None:
+    def __init__(
+        self, cfg: SimConfig, base: Settings, progress: Callable[[str], None] = print
+    ) -> None:
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
         self.progress = progress
         cfg.out.mkdir(parents=True, exist_ok=True)
         sim_home = cfg.out / "home"
         shutil.rmtree(sim_home, ignore_errors=True)
-        self.settings = base.model_copy(update={
-            "home": sim_home, "database_url": f"sqlite:///{sim_home / 'sim.db'}",
-            "cache_home": base.cache_dir, "retrain_min_votes": cfg.min_votes,
-            "experiment_min_votes": cfg.experiment_min_votes,
-            "experiment_max_days": cfg.experiment_max_days, "replay_min_pairs": cfg.replay_min_pairs,
-            "retrain_from": "base",
-        })
+        self.settings = base.model_copy(
+            update={
+                "home": sim_home,
+                "database_url": f"sqlite:///{sim_home / 'sim.db'}",
+                "cache_home": base.cache_dir,
+                "retrain_min_votes": cfg.min_votes,
+                "experiment_min_votes": cfg.experiment_min_votes,
+                "experiment_max_days": cfg.experiment_max_days,
+                "replay_min_pairs": cfg.replay_min_pairs,
+                "retrain_from": "base",
+            }
+        )
         self.now = SIM_START
         self.decisions: list[dict[str, Any]] = []
         self.days: list[dict[str, Any]] = []
@@ -109,8 +114,14 @@ class Simulation:
             start = resolve_model(self.cfg.start_model, self.db)
             with self.db.session() as session:
                 if start.version_id is None:
-                    register_version(session, "start", str(start.path), ModelStatus.CANDIDATE,
-                                     self.now, label="simulation start model")
+                    register_version(
+                        session,
+                        "start",
+                        str(start.path),
+                        ModelStatus.CANDIDATE,
+                        self.now,
+                        label="simulation start model",
+                    )
             from storage.repositories.model_versions import set_champion
 
             with self.db.session() as session:
@@ -133,8 +144,11 @@ class Simulation:
             users = restrict_to(load_queries(self.cfg.queries or QUERIES_PATH), ids)
             default_eval = users
             golden = GoldenSet(self.prompts, [], Split(frozenset(), frozenset(), frozenset()))
-        eval_queries = (restrict_to(load_queries(self.cfg.eval_queries), ids)
-                        if self.cfg.eval_queries else default_eval)
+        eval_queries = (
+            restrict_to(load_queries(self.cfg.eval_queries), ids)
+            if self.cfg.eval_queries
+            else default_eval
+        )
         if not users:
             raise ValueError("no judged user queries match the prompt file")
         return users, eval_queries, golden
@@ -147,23 +161,32 @@ class Simulation:
             self.now = day_start + i * step
             user = self.rng.choice(self.users)
             query = self.rng.choice(self.users_queries)
-            served = self.service.serve(user, query.query, count=self.cfg.results_per_request,
-                                        source="simulator", now=self.now)
+            served = self.service.serve(
+                user,
+                query.query,
+                count=self.cfg.results_per_request,
+                source="simulator",
+                now=self.now,
+            )
             for result in served.results:
                 message_id = f"sim-{served.request_id}-{result.rank}"
                 self.service.attach_message(result.result_id, message_id, "simulated")
-                value = self.cfg.click.reaction(result.rank, query.relevant.get(result.prompt.id, 0),
-                                                self.rng)
+                value = self.cfg.click.reaction(
+                    result.rank, query.relevant.get(result.prompt.id, 0), self.rng
+                )
                 if value is not None:
-                    self.service.record_reaction(message_id, user, "👍" if value > 0 else "👎",
-                                                 True, self.now)
+                    self.service.record_reaction(
+                        message_id, user, "👍" if value > 0 else "👎", True, self.now
+                    )
 
     def _champion_ndcg5(self) -> tuple[str, float | None]:
         state = self.pool.refresh()
         version = state.serving_id
         if version not in self._ndcg_cache:
             if self.eval_queries:
-                metrics = evaluate_ranker(dense_ranker(self.pool.engine(version)), self.eval_queries)
+                metrics = evaluate_ranker(
+                    dense_ranker(self.pool.engine(version)), self.eval_queries
+                )
                 self._ndcg_cache[version] = round(metrics["all"]["NDCG@5"], 4)
             else:
                 self._ndcg_cache[version] = None
@@ -172,8 +195,14 @@ class Simulation:
     def _day_stats(self, day: int) -> dict[str, Any]:
         start, end = SIM_START + timedelta(days=day - 1), SIM_START + timedelta(days=day)
         with self.db.session() as session:
-            requests = session.scalar(select(func.count()).select_from(Request).where(
-                Request.created_at >= start, Request.created_at < end)) or 0
+            requests = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Request)
+                    .where(Request.created_at >= start, Request.created_at < end)
+                )
+                or 0
+            )
             rows = session.execute(
                 select(Result.arm, Vote.value, func.count())
                 .join(Vote, Vote.result_id == Result.id)
@@ -186,9 +215,13 @@ class Simulation:
         rates = {arm: round(c[1] / (c[1] + c[-1]), 4) for arm, c in tally.items() if c[1] + c[-1]}
         votes = sum(sum(c.values()) for c in tally.values())
         ups = sum(c[1] for c in tally.values())
-        return {"day": day, "requests": requests, "votes": votes,
-                "thumbs_up_rate": rates, "overall_thumbs_up_rate":
-                round(ups / votes, 4) if votes else None}
+        return {
+            "day": day,
+            "requests": requests,
+            "votes": votes,
+            "thumbs_up_rate": rates,
+            "overall_thumbs_up_rate": round(ups / votes, 4) if votes else None,
+        }
 
     def _end_of_day(self, day: int) -> int:
         self.now = SIM_START + timedelta(days=day)
@@ -198,17 +231,31 @@ class Simulation:
             self._log_experiment(day, outcome[0], outcome[1].decision, outcome[1].reason)
         if self.cfg.retrain and day % self.cfg.cycle_every == 0:
             self.progress(f"day {day}: retraining cycle")
-            report = RetrainingCycle(self.db, self.settings, clock=lambda: self.now,
-                                     in_process=True, train_config=self.cfg.train_config,
-                                     golden=self.golden, progress=self.progress).run("simulation")
+            report = RetrainingCycle(
+                self.db,
+                self.settings,
+                clock=lambda: self.now,
+                in_process=True,
+                train_config=self.cfg.train_config,
+                golden=self.golden,
+                progress=self.progress,
+            ).run("simulation")
             cycles += 1
             if report.status == "rejected":
-                self.decisions.append({"day": day, "candidate_version": report.candidate_version,
-                                       "stage": "gate", "decision": "rejected",
-                                       "reason": report.reason})
+                self.decisions.append(
+                    {
+                        "day": day,
+                        "candidate_version": report.candidate_version,
+                        "stage": "gate",
+                        "decision": "rejected",
+                        "reason": report.reason,
+                    }
+                )
             elif report.status == "candidate":
-                self.progress(f"day {day}: {report.candidate_version} passed the gate "
-                              f"({report.reason}); experiment {report.experiment_id} starts")
+                self.progress(
+                    f"day {day}: {report.candidate_version} passed the gate "
+                    f"({report.reason}); experiment {report.experiment_id} starts"
+                )
             elif report.status == "failed":
                 raise RuntimeError(f"retraining cycle failed: {report.reason}")
         return cycles
@@ -218,8 +265,15 @@ class Simulation:
 
         with self.db.session() as session:
             candidate = session.get(Experiment, experiment_id).candidate_version_id  # type: ignore[union-attr]
-        self.decisions.append({"day": day, "candidate_version": candidate, "stage": "experiment",
-                               "decision": decision, "reason": reason})
+        self.decisions.append(
+            {
+                "day": day,
+                "candidate_version": candidate,
+                "stage": "experiment",
+                "decision": decision,
+                "reason": reason,
+            }
+        )
         self.progress(f"day {day}: experiment {experiment_id} -> {decision} ({reason})")
 
     # -- injected candidates -------------------------------------------------------------------
@@ -228,12 +282,20 @@ class Simulation:
         target = self.settings.models_dir / version_id
         make_degraded_copy(champion.path, target, seed=self.cfg.seed, degrade=degrade)
         with self.db.session() as session:
-            register_version(session, version_id, str(target), ModelStatus.CANDIDATE, self.now,
-                             label=label, parent_id=champion.version_id)
+            register_version(
+                session,
+                version_id,
+                str(target),
+                ModelStatus.CANDIDATE,
+                self.now,
+                label=label,
+                parent_id=champion.version_id,
+            )
             current = get_champion(session)
             assert current is not None
-            start_experiment(session, current.id, version_id, self.settings.experiment_share,
-                             self.now)
+            start_experiment(
+                session, current.id, version_id, self.settings.experiment_share, self.now
+            )
             write_audit(session, "simulator", "inject_candidate", self.now, target=version_id)
 
     # -- the run -------------------------------------------------------------------------------
@@ -253,35 +315,56 @@ class Simulation:
             self.progress(
                 f"day {day}: {stats['requests']} requests, {stats['votes']} votes, 👍 "
                 f"{stats['thumbs_up_rate']}, champion {stats['champion_version']} NDCG@5 "
-                f"{stats['champion_ndcg5']}")
+                f"{stats['champion_ndcg5']}"
+            )
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
         first, last = self.days[0], self.days[-1]
         summary: dict[str, Any] = {
             "start_ndcg5": self._ndcg_cache.get(self.days[0]["champion_version"])
-            if self.cfg.start_model == "base" else first["champion_ndcg5"],
+            if self.cfg.start_model == "base"
+            else first["champion_ndcg5"],
             "end_ndcg5": last["champion_ndcg5"],
             "start_thumbs_up_rate": first["overall_thumbs_up_rate"],
             "end_thumbs_up_rate": last["overall_thumbs_up_rate"],
-            "days": [{k: d[k] for k in ("day", "requests", "votes", "thumbs_up_rate",
-                                        "champion_version", "champion_ndcg5", "cycles")}
-                     for d in self.days],
+            "days": [
+                {
+                    k: d[k]
+                    for k in (
+                        "day",
+                        "requests",
+                        "votes",
+                        "thumbs_up_rate",
+                        "champion_version",
+                        "champion_ndcg5",
+                        "cycles",
+                    )
+                }
+                for d in self.days
+            ],
             "decisions": self.decisions,
-            "config": {"days": self.cfg.days, "users": self.cfg.users,
-                       "queries_per_day": self.cfg.queries_per_day, "seed": self.cfg.seed,
-                       "prompts": str(self.cfg.prompts), "start_model": self.cfg.start_model,
-                       "user_queries": len(self.users_queries),
-                       "eval_queries": len(self.eval_queries)},
+            "config": {
+                "days": self.cfg.days,
+                "users": self.cfg.users,
+                "queries_per_day": self.cfg.queries_per_day,
+                "seed": self.cfg.seed,
+                "prompts": str(self.cfg.prompts),
+                "start_model": self.cfg.start_model,
+                "user_queries": len(self.users_queries),
+                "eval_queries": len(self.eval_queries),
+            },
         }
         if self.cfg.inject_bad_candidate:
             summary["bad_candidate_promoted"] = any(
                 d["candidate_version"] == "bad" and d["decision"] == "promoted"
-                for d in self.decisions)
+                for d in self.decisions
+            )
         if self.cfg.aa_test:
             summary["aa_candidate_promoted"] = any(
                 d["candidate_version"] == "aa" and d["decision"] == "promoted"
-                for d in self.decisions)
+                for d in self.decisions
+            )
         return summary
 
 

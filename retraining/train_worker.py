@@ -17,27 +17,49 @@ from pathlib import Path
 from retraining.trainer import TrainConfig, TrainingExample
 
 
-def write_spec(path: Path, start_dir: Path, base_dir: Path, out_dir: Path, config: TrainConfig,
-               examples: list[TrainingExample]) -> None:
+def write_spec(
+    path: Path,
+    start_dir: Path,
+    base_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    examples: list[TrainingExample],
+) -> None:
     examples_file = path.with_suffix(".examples.jsonl")
     with examples_file.open("w", encoding="utf-8") as handle:
         for ex in examples:
             handle.write(json.dumps(asdict(ex), ensure_ascii=False) + "\n")
-    path.write_text(json.dumps({
-        "start_dir": str(start_dir), "base_dir": str(base_dir), "out_dir": str(out_dir),
-        "config": config.to_dict(), "examples": str(examples_file),
-        "result": str(path.with_suffix(".result.json")),
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "start_dir": str(start_dir),
+                "base_dir": str(base_dir),
+                "out_dir": str(out_dir),
+                "config": config.to_dict(),
+                "examples": str(examples_file),
+                "result": str(path.with_suffix(".result.json")),
+            }
+        )
+    )
 
 
-def run_in_subprocess(spec: Path, threads: int, timeout: float | None = None,
-                      on_started=None) -> dict:  # type: ignore[no-untyped-def]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+def run_in_subprocess(
+    spec: Path, threads: int, timeout: float | None = None, on_started=None
+) -> dict:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "retraining.train_worker", str(spec)], env=env,
+        [sys.executable, "-m", "retraining.train_worker", str(spec)],
+        env=env,
         preexec_fn=lambda: os.nice(10),  # below the bot's priority
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     if on_started:
         on_started(process)
@@ -53,15 +75,25 @@ def main(spec_path: str) -> None:
 
     spec = json.loads(Path(spec_path).read_text())
     config = TrainConfig(**spec["config"])
-    examples = [TrainingExample(**json.loads(line))
-                for line in Path(spec["examples"]).read_text(encoding="utf-8").splitlines()]
-    outcome = train_candidate(Path(spec["start_dir"]), Path(spec["base_dir"]), examples, config,
-                              Path(spec["out_dir"]))
-    Path(spec["result"]).write_text(json.dumps({
-        "model_dir": str(outcome.model_dir), "examples": outcome.examples, "steps": outcome.steps,
-        "seconds": outcome.seconds, "final_loss": outcome.final_loss,
-        "pairs_per_second": outcome.pairs_per_second,
-    }))
+    examples = [
+        TrainingExample(**json.loads(line))
+        for line in Path(spec["examples"]).read_text(encoding="utf-8").splitlines()
+    ]
+    outcome = train_candidate(
+        Path(spec["start_dir"]), Path(spec["base_dir"]), examples, config, Path(spec["out_dir"])
+    )
+    Path(spec["result"]).write_text(
+        json.dumps(
+            {
+                "model_dir": str(outcome.model_dir),
+                "examples": outcome.examples,
+                "steps": outcome.steps,
+                "seconds": outcome.seconds,
+                "final_loss": outcome.final_loss,
+                "pairs_per_second": outcome.pairs_per_second,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,13 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "strategy": TrainConfig(
-        epochs=3, batch_size=16, learning_rate=2e-5, warmup_ratio=0.1, loss="mnrl",
-        hard_negatives=False, average_with_base=0.0,
+        epochs=3,
+        batch_size=16,
+        learning_rate=2e-5,
+        warmup_ratio=0.1,
+        loss="mnrl",
+        hard_negatives=False,
+        average_with_base=0.0,
     ),
     "default": TrainConfig(),
 }
@@ -169,8 +174,11 @@ def train_candidate(
 
     # 2. model (model card written offline)
     card = SentenceTransformerModelCardData(
-        language="en", license="apache-2.0", model_name="promptbot prompt retriever",
-        local_files_only=True, generate_widget_examples=False,
+        language="en",
+        license="apache-2.0",
+        model_name="promptbot prompt retriever",
+        local_files_only=True,
+        generate_widget_examples=False,
     )
     model = SentenceTransformer(str(start_dir), device="cpu", model_card_data=card)
 
@@ -209,8 +217,9 @@ def train_candidate(
             def on_log(self, _args, state, _control, logs=None, **_):  # type: ignore[no-untyped-def]
                 if logs and "loss" in logs:
                     losses.append(float(logs["loss"]))
-                    log.info("step %d/%d loss %.4f", state.global_step, state.max_steps,
-                             logs["loss"])
+                    log.info(
+                        "step %d/%d loss %.4f", state.global_step, state.max_steps, logs["loss"]
+                    )
 
             def on_step_end(self, _args, state, _control, **_):  # type: ignore[no-untyped-def]
                 if on_step:
@@ -235,8 +244,12 @@ def train_candidate(
         model.save_pretrained(str(final))
         _publish(final, out_dir)
         return TrainOutcome(
-            model_dir=out_dir, examples=len(train_dataset), steps=result.global_step,
-            seconds=seconds, final_loss=losses[-1] if losses else None, config=config,
+            model_dir=out_dir,
+            examples=len(train_dataset),
+            steps=result.global_step,
+            seconds=seconds,
+            final_loss=losses[-1] if losses else None,
+            config=config,
             loss_history=losses,
         )
     finally:

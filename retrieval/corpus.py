@@ -33,7 +33,9 @@ def canonicalize(record: PromptRecord, vocabulary: Vocabulary) -> PromptRecord:
     )
 
 
-def import_prompt_file(db: Database, path: Path, vocabulary: Vocabulary | None = None) -> ImportReport:
+def import_prompt_file(
+    db: Database, path: Path, vocabulary: Vocabulary | None = None
+) -> ImportReport:
     """Add or update prompts by id in one transaction: all good lines land, or none do."""
     vocabulary = vocabulary or default_vocabulary()
     read = read_prompt_file(path)

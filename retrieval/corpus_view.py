@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.vocabulary import Vocabulary, default_vocabulary
 from storage.database import Database
 from storage.prompt_file import PromptRecord, read_prompt_file
 from storage.repositories.prompts import list_prompts
-
-from retrieval.vocabulary import Vocabulary, default_vocabulary
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,11 @@ class CorpusPrompt:
 
 def from_record(record: PromptRecord) -> CorpusPrompt:
     return CorpusPrompt(
-        record.id, record.title, record.text, list(record.genres), list(record.themes),
+        record.id,
+        record.title,
+        record.text,
+        list(record.genres),
+        list(record.themes),
         record.content_hash,
     )
 

@@ -45,8 +45,9 @@ def _save(path: Path, hashes: list[str], vectors: np.ndarray, fingerprint: str) 
     os.close(fd)
     try:
         with open(tmp, "wb") as handle:
-            np.savez(handle, hashes=np.array(hashes), vectors=vectors,
-                     fingerprint=np.array(fingerprint))
+            np.savez(
+                handle, hashes=np.array(hashes), vectors=vectors, fingerprint=np.array(fingerprint)
+            )
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -77,8 +78,10 @@ def embed_corpus(
     if stats is not None:
         stats.encoded += len(missing)
         stats.reused += len(prompts) - len(missing)
-    matrix = np.stack([known[p.content_hash] for p in prompts]) if prompts else np.empty(
-        (0, encoder.dim), dtype=np.float32
+    matrix = (
+        np.stack([known[p.content_hash] for p in prompts])
+        if prompts
+        else np.empty((0, encoder.dim), dtype=np.float32)
     )
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if cache_file and missing:

@@ -43,8 +43,9 @@ def onnx_dir_for(model: ModelRef, cache_dir: Path) -> Path:
     return cache_dir / "onnx" / model.key
 
 
-def load_encoder(model: ModelRef, backend: Backend, cache_dir: Path,
-                 threads: int | None = None) -> Encoder:
+def load_encoder(
+    model: ModelRef, backend: Backend, cache_dir: Path, threads: int | None = None
+) -> Encoder:
     """The encoder for ``model``; the ONNX export is made once per model and cached."""
     if backend == "torch":
         from retrieval.encoders import TorchEncoder
@@ -73,7 +74,9 @@ class SearchEngine:
         self.encoder = encoder
         self.prompts = list(prompts)
         self.matrix = matrix
-        self.index: ExactIndex | HnswIndex = build_index(matrix, approximate_above=approximate_above)
+        self.index: ExactIndex | HnswIndex = build_index(
+            matrix, approximate_above=approximate_above
+        )
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
         self._bm25 = _Bm25([_bm25_text(p) for p in self.prompts]) if hybrid else None
 
@@ -120,14 +123,17 @@ class SearchEngine:
         scores, ids = self.index.search(vectors, depth, allowed=mask)
         results = []
         for row, query in enumerate(normalized):
-            pairs = [(int(i), float(s)) for i, s in zip(ids[row], scores[row], strict=True) if i >= 0]
+            pairs = [
+                (int(i), float(s)) for i, s in zip(ids[row], scores[row], strict=True) if i >= 0
+            ]
             if self._bm25 is not None:
                 pairs = self._fuse(query, pairs, mask, depth)
             results.append([Hit(self.prompts[i], s) for i, s in pairs[:k]])
         return results
 
-    def _fuse(self, query: str, dense: list[tuple[int, float]], mask: np.ndarray | None,
-              depth: int) -> list[tuple[int, float]]:
+    def _fuse(
+        self, query: str, dense: list[tuple[int, float]], mask: np.ndarray | None, depth: int
+    ) -> list[tuple[int, float]]:
         assert self._bm25 is not None
         lexical = self._bm25.top(query, depth, mask)
         fused: dict[int, float] = {}
@@ -151,13 +157,15 @@ class _Bm25:
 
         self._bm25s = bm25s
         self._retriever = bm25s.BM25()
-        self._retriever.index(bm25s.tokenize(documents, stopwords="en", show_progress=False),
-                              show_progress=False)
+        self._retriever.index(
+            bm25s.tokenize(documents, stopwords="en", show_progress=False), show_progress=False
+        )
         self._n = len(documents)
 
     def scores(self, query: str) -> np.ndarray:
-        tokens = self._bm25s.tokenize([query], stopwords="en", show_progress=False,
-                                      return_ids=False)[0]
+        tokens = self._bm25s.tokenize(
+            [query], stopwords="en", show_progress=False, return_ids=False
+        )[0]
         return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
 
     def top(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:

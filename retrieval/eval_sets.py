@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from storage.settings import DATA_DIR
-
 from retrieval.vocabulary import normalize_query
+from storage.settings import DATA_DIR
 
 EVAL_DIR = DATA_DIR / "eval"
 QUERIES_PATH = EVAL_DIR / "queries.jsonl"
@@ -42,7 +41,9 @@ def load_queries(path: Path = QUERIES_PATH) -> list[JudgedQuery]:
             row = json.loads(line)
             queries.append(
                 JudgedQuery(
-                    qid=str(row["qid"]), query=str(row["query"]), slice=row.get("slice", "unknown"),
+                    qid=str(row["qid"]),
+                    query=str(row["query"]),
+                    slice=row.get("slice", "unknown"),
                     relevant={str(k): int(v) for k, v in (row.get("relevant") or {}).items()},
                 )
             )
@@ -60,8 +61,11 @@ class Split:
     @classmethod
     def load(cls, path: Path = SPLIT_PATH) -> Split:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(frozenset(raw["heldout_prompts"]), frozenset(raw["train_queries"]),
-                   frozenset(raw["test_queries"]))
+        return cls(
+            frozenset(raw["heldout_prompts"]),
+            frozenset(raw["train_queries"]),
+            frozenset(raw["test_queries"]),
+        )
 
     def train_queries(self, queries: Iterable[JudgedQuery]) -> list[JudgedQuery]:
         return [q for q in queries if q.qid in self.train_qids]
@@ -74,8 +78,9 @@ class Split:
         return frozenset(q.normalized for q in self.test_queries(queries))
 
 
-def restrict_to(queries: Iterable[JudgedQuery], prompt_ids: frozenset[str] | set[str]
-                ) -> list[JudgedQuery]:
+def restrict_to(
+    queries: Iterable[JudgedQuery], prompt_ids: frozenset[str] | set[str]
+) -> list[JudgedQuery]:
     """Judgments limited to ``prompt_ids``; queries left with no relevant prompt are dropped."""
     restricted = []
     for q in queries:

@@ -38,15 +38,19 @@ def bm25_ranker(prompts: Sequence[CorpusPrompt], with_tags: bool) -> Ranker:
     return rank
 
 
-def evaluate_ranker(ranker: Ranker, queries: Sequence[JudgedQuery], k: int = 10
-                    ) -> dict[str, dict[str, float]]:
+def evaluate_ranker(
+    ranker: Ranker, queries: Sequence[JudgedQuery], k: int = 10
+) -> dict[str, dict[str, float]]:
     ranked = ranker([q.query for q in queries], k)
     rankings = {q.qid: ids for q, ids in zip(queries, ranked, strict=True)}
-    return aggregate(rankings, {q.qid: q.relevant for q in queries}, {q.qid: q.slice for q in queries})
+    return aggregate(
+        rankings, {q.qid: q.relevant for q in queries}, {q.qid: q.slice for q in queries}
+    )
 
 
-def evaluate_systems(rankers: dict[str, Ranker], queries: Sequence[JudgedQuery], k: int = 10
-                     ) -> Results:
+def evaluate_systems(
+    rankers: dict[str, Ranker], queries: Sequence[JudgedQuery], k: int = 10
+) -> Results:
     return {name: evaluate_ranker(ranker, queries, k) for name, ranker in rankers.items()}
 
 
@@ -95,8 +99,12 @@ def write_report(out_dir: Path, results_by_setting: dict[str, Results], title: s
     parts = [f"# {title}", ""]
     charts = []
     for setting, results in results_by_setting.items():
-        parts += [f"## {setting}", "",
-                  markdown_table(["system", *HEADLINE, "queries"], results_table_rows(results)), ""]
+        parts += [
+            f"## {setting}",
+            "",
+            markdown_table(["system", *HEADLINE, "queries"], results_table_rows(results)),
+            "",
+        ]
         slices, rows = slice_rows(results)
         if slices:
             parts += ["NDCG@5 by query slice:", "", markdown_table(["system", *slices], rows), ""]
@@ -136,5 +144,14 @@ def plot_results(results: Results, path: Path, title: str, metric: str = "NDCG@5
     plt.close(fig)
 
 
-__all__ = ["METRIC_NAMES", "Ranker", "Results", "Setting", "bm25_ranker", "dense_ranker",
-           "evaluate_ranker", "evaluate_systems", "write_report"]
+__all__ = [
+    "METRIC_NAMES",
+    "Ranker",
+    "Results",
+    "Setting",
+    "bm25_ranker",
+    "dense_ranker",
+    "evaluate_ranker",
+    "evaluate_systems",
+    "write_report",
+]

@@ -14,13 +14,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.database import Database
-from storage.repositories.model_versions import BASE_VERSION_ID, get_champion, get_version
-from storage.repositories.prompts import corpus_fingerprint
-
 from retrieval.corpus_view import load_corpus_from_db
 from retrieval.engine import Backend, SearchEngine
 from retrieval.model_registry import ModelRef, is_model_dir
+from storage.database import Database
+from storage.repositories.model_versions import BASE_VERSION_ID, get_champion, get_version
+from storage.repositories.prompts import corpus_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +36,15 @@ class ServingState:
 
 
 class ModelPool:
-    def __init__(self, db: Database, cache_dir: Path, backend: Backend = "onnx",
-                 approximate_above: int = 50_000, hybrid: bool = False, max_engines: int = 3
-                 ) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cache_dir: Path,
+        backend: Backend = "onnx",
+        approximate_above: int = 50_000,
+        hybrid: bool = False,
+        max_engines: int = 3,
+    ) -> None:
         self.db = db
         self.cache_dir = cache_dir
         self.backend = backend
@@ -70,9 +75,14 @@ class ModelPool:
         prompts = load_corpus_from_db(self.db)
         if not prompts:
             raise NoCorpusError("No prompts are imported yet: run `promptbot init`.")
-        return SearchEngine.build(self._artifact(version_id), prompts, self.cache_dir,
-                                  backend=self.backend, approximate_above=self.approximate_above,
-                                  hybrid=self.hybrid)
+        return SearchEngine.build(
+            self._artifact(version_id),
+            prompts,
+            self.cache_dir,
+            backend=self.backend,
+            approximate_above=self.approximate_above,
+            hybrid=self.hybrid,
+        )
 
     def engine(self, version_id: str) -> SearchEngine:
         """The engine for ``version_id``, loading it on first use (thread-safe)."""
@@ -116,9 +126,11 @@ class ModelPool:
         except Exception as exc:  # keep answering with what worked before
             fallback = self._fallback(champion_id)
             log.error("cannot load champion %s (%s); serving %s", champion_id, exc, fallback)
-            state = ServingState(champion_id, fallback,
-                                 f"champion {champion_id} failed to load ({exc}); "
-                                 f"serving {fallback}")
+            state = ServingState(
+                champion_id,
+                fallback,
+                f"champion {champion_id} failed to load ({exc}); serving {fallback}",
+            )
         with self._lock:
             self._state = state
         return state
@@ -129,7 +141,7 @@ class ModelPool:
                 try:
                     self.engine(candidate)
                     return candidate
-                except Exception as exc:  # noqa: BLE001 - try the next one
+                except Exception as exc:
                     log.error("fallback %s failed too: %s", candidate, exc)
         raise RuntimeError("no model version can be loaded")
 

@@ -40,30 +40,38 @@ def run_demo(days: int, train_steps: int) -> None:
     db = Database(settings.sqlalchemy_url)
     report = import_prompt_file(db, SHIPPED_CORPUS)
     ensure_base_model(db, actor="promptbot demo")
-    console.print(f"{report.counts.added + report.counts.updated + report.counts.unchanged} "
-                  f"prompts in {db.safe_url}")
+    console.print(
+        f"{report.counts.added + report.counts.updated + report.counts.unchanged} "
+        f"prompts in {db.safe_url}"
+    )
 
     console.rule(f"2/4 a short training run ({train_steps} steps)")
     prompts = load_corpus_from_db(db)
     golden = load_golden_set(prompts)
     config = replace(PRESETS["default"], max_steps=train_steps)
     pairs = corpus_pairs(prompts, golden, settings.cache_dir, per_prompt=config.pairs_per_prompt)
-    trained = train_and_register(db, settings, pairs, prompts, golden, config,
-                                 label="demo fine-tune")
+    trained = train_and_register(
+        db, settings, pairs, prompts, golden, config, label="demo fine-tune"
+    )
     decision = promote_if_better(db, settings, trained.version_id, golden, actor="promptbot demo")
     console.print(decision.message)
 
     console.rule(f"3/4 {days} simulated days of users voting")
     out = settings.home / "demo-simulation"
-    sim_config = SimConfig(out=out, days=days, users=80, queries_per_day=150,
-                           cycle_every=max(1, days // 2),
-                           train_config=replace(PRESETS["default"], max_steps=train_steps // 2))
+    sim_config = SimConfig(
+        out=out,
+        days=days,
+        users=80,
+        queries_per_day=150,
+        cycle_every=max(1, days // 2),
+        train_config=replace(PRESETS["default"], max_steps=train_steps // 2),
+    )
     sim = Simulation(sim_config, settings, progress=lambda m: console.print(f"  {m}"))
     summary = sim.run()
     write_outputs(summary, sim.days, out)
     console.print(simulation_table(summary))
 
-    console.rule("4/4 promptbot search \"fantasy dragons\"")
+    console.rule('4/4 promptbot search "fantasy dragons"')
     champion = resolve_model("champion", db)
     engine = SearchEngine.build(champion, prompts, settings.cache_dir, backend=settings.backend)
     for rank, hit in enumerate(engine.search("fantasy dragons", 3), start=1):
@@ -71,18 +79,21 @@ def run_demo(days: int, train_steps: int) -> None:
 
     minutes = (time.perf_counter() - started) / 60
     base_test = ndcg5(trained.metrics) if "all" in trained.metrics.get("test", {}) else None
-    console.print(Panel.fit(
-        f"Done in {minutes:.1f} min.\n"
-        f"- Database: {db.safe_url}; champion now: {champion.label}\n"
-        f"- Short training run: {trained.version_id}, test NDCG@5 "
-        f"{base_test if base_test is None else round(base_test, 3)} — {decision.message}\n"
-        f"- Simulation: champion NDCG@5 {summary['start_ndcg5']} -> {summary['end_ndcg5']}, "
-        f"👍 rate {summary['start_thumbs_up_rate']} -> {summary['end_thumbs_up_rate']} "
-        f"(plot: {out / 'thumbs_up_and_ndcg.png'})\n\n"
-        "Next:\n"
-        "  promptbot search \"cozy mystery\"         search with the champion\n"
-        "  promptbot train                          the full fine-tune (about 15 min)\n"
-        "  promptbot evaluate --out out/eval        compare base, champion, BM25, hybrid\n"
-        "  promptbot simulate --days 14             the whole loop, two simulated weeks\n"
-        "  DISCORD_TOKEN=... promptbot run          connect to Discord (README: Add the bot)",
-        title="promptbot demo"))
+    console.print(
+        Panel.fit(
+            f"Done in {minutes:.1f} min.\n"
+            f"- Database: {db.safe_url}; champion now: {champion.label}\n"
+            f"- Short training run: {trained.version_id}, test NDCG@5 "
+            f"{base_test if base_test is None else round(base_test, 3)} — {decision.message}\n"
+            f"- Simulation: champion NDCG@5 {summary['start_ndcg5']} -> {summary['end_ndcg5']}, "
+            f"👍 rate {summary['start_thumbs_up_rate']} -> {summary['end_thumbs_up_rate']} "
+            f"(plot: {out / 'thumbs_up_and_ndcg.png'})\n\n"
+            "Next:\n"
+            '  promptbot search "cozy mystery"         search with the champion\n'
+            "  promptbot train                          the full fine-tune (about 15 min)\n"
+            "  promptbot evaluate --out out/eval        compare base, champion, BM25, hybrid\n"
+            "  promptbot simulate --days 14             the whole loop, two simulated weeks\n"
+            "  DISCORD_TOKEN=... promptbot run          connect to Discord (README: Add the bot)",
+            title="promptbot demo",
+        )
+    )

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,9 @@ from rich.table import Table
 
 from bot.cli.common import console, fail, load_settings, open_database, print_json
 
-models_app = typer.Typer(help="Model versions: list, status, promote, rollback, export.",
-                         no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model versions: list, status, promote, rollback, export.", no_args_is_help=True
+)
 votes_app = typer.Typer(help="Recorded votes.", no_args_is_help=True)
 experiment_app = typer.Typer(help="The running A/B experiment.", no_args_is_help=True)
 
@@ -47,8 +49,14 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
         table.add_column(column)
     for row in rows:
         ndcg = row["metrics"].get("test", {}).get("all", {}).get("NDCG@5")
-        table.add_row(row["id"], row["status"], row["parent"] or "", row["created_at"],
-                      f"{ndcg:.3f}" if ndcg is not None else "—", row["label"])
+        table.add_row(
+            row["id"],
+            row["status"],
+            row["parent"] or "",
+            row["created_at"],
+            f"{ndcg:.3f}" if ndcg is not None else "—",
+            row["label"],
+        )
     console.print(table)
 
 
@@ -87,7 +95,8 @@ def format_status(info: dict) -> str:  # type: ignore[type-arg]
     run = info["last_training_run"]
     lines.append(
         f"last training run: #{run['id']} {run['status']} at {run['started_at']} — {run['reason']}"
-        if run else "last training run: none"
+        if run
+        else "last training run: none"
     )
     if info.get("serving"):
         lines.append(f"serving: {info['serving']}")
@@ -156,9 +165,17 @@ def votes_list(
     with open_database(load_settings()).session() as session:
         votes = list_votes(session, since=cutoff, limit=limit)
     rows = [
-        {"message_id": v.message_id, "user_id": v.user_id, "value": v.value,
-         "prompt_id": v.prompt_id, "query": v.query, "model_version": v.model_version,
-         "rank": v.rank, "arm": v.arm, "changed_at": v.changed_at.isoformat(timespec="seconds")}
+        {
+            "message_id": v.message_id,
+            "user_id": v.user_id,
+            "value": v.value,
+            "prompt_id": v.prompt_id,
+            "query": v.query,
+            "model_version": v.model_version,
+            "rank": v.rank,
+            "arm": v.arm,
+            "changed_at": v.changed_at.isoformat(timespec="seconds"),
+        }
         for v in votes
     ]
     if as_json:
@@ -168,8 +185,15 @@ def votes_list(
     for column in ("when", "user", "vote", "query", "prompt", "rank", "model"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["changed_at"], r["user_id"], "👍" if r["value"] > 0 else "👎", r["query"],
-                      r["prompt_id"], str(r["rank"]), r["model_version"])
+        table.add_row(
+            r["changed_at"],
+            r["user_id"],
+            "👍" if r["value"] > 0 else "👎",
+            r["query"],
+            r["prompt_id"],
+            str(r["rank"]),
+            r["model_version"],
+        )
     console.print(table)
 
 
@@ -197,7 +221,9 @@ def retrain_now(
     db = open_database(settings)
     with console.status("retraining cycle") as spinner:
         report = RetrainingCycle(
-            db, settings, in_process=in_process,
+            db,
+            settings,
+            in_process=in_process,
             progress=lambda msg: spinner.update(f"retraining cycle: {msg}"),
         ).run(trigger="manual")
     table = Table(title=f"retraining run #{report.run_id}: {report.status}")
@@ -208,8 +234,10 @@ def retrain_now(
         table.add_row("candidate", report.candidate_version)
     if report.experiment_id:
         table.add_row("experiment", str(report.experiment_id))
-    for key, value in {**report.counts, **{f"{k} (s)": round(v, 1) for k, v in
-                                            report.timings.items()}}.items():
+    for key, value in {
+        **report.counts,
+        **{f"{k} (s)": round(v, 1) for k, v in report.timings.items()},
+    }.items():
         table.add_row(key, str(value))
     for key, value in report.gate.items():
         table.add_row(f"gate: {key}", str(value))
@@ -229,7 +257,5 @@ def worker() -> None:
     open_database(settings)
     scheduler = start_scheduler(settings, kind="blocking")
     console.print(f"worker: retraining schedule {settings.retrain_schedule!r} (UTC); Ctrl+C stops")
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass

@@ -57,7 +57,7 @@ def search(
 
     settings = load_settings()
     if not normalize_query(keywords):
-        fail("give some keywords, e.g. promptbot search \"fantasy dragons\"")
+        fail('give some keywords, e.g. promptbot search "fantasy dragons"')
     db = open_database(settings)
     ref = _resolve(model, db)
     prompts = load_corpus_from_db(db)
@@ -65,24 +65,42 @@ def search(
         fail("no prompts imported; run `promptbot init` first.")
     if genre:
         genre = default_vocabulary().canonical_genre(genre) or genre
-    engine = SearchEngine.build(ref, prompts, settings.cache_dir, backend=settings.backend,
-                                approximate_above=settings.approximate_above,
-                                hybrid=settings.hybrid)
+    engine = SearchEngine.build(
+        ref,
+        prompts,
+        settings.cache_dir,
+        backend=settings.backend,
+        approximate_above=settings.approximate_above,
+        hybrid=settings.hybrid,
+    )
     hits = engine.search(keywords, k, genre=genre)
     if as_json:
-        print_json([
-            {"rank": i, "id": h.prompt.id, "title": h.prompt.title, "score": round(h.score, 4),
-             "genres": h.prompt.genres, "themes": h.prompt.themes, "text": h.prompt.text,
-             "model_version": ref.label}
-            for i, h in enumerate(hits, start=1)
-        ])
+        print_json(
+            [
+                {
+                    "rank": i,
+                    "id": h.prompt.id,
+                    "title": h.prompt.title,
+                    "score": round(h.score, 4),
+                    "genres": h.prompt.genres,
+                    "themes": h.prompt.themes,
+                    "text": h.prompt.text,
+                    "model_version": ref.label,
+                }
+                for i, h in enumerate(hits, start=1)
+            ]
+        )
         return
     table = Table(title=f"{keywords!r} — model {ref.label}", show_lines=True)
     for column in ("#", "score", "prompt", "genres / themes"):
         table.add_column(column)
     for i, h in enumerate(hits, start=1):
-        table.add_row(str(i), f"{h.score:.3f}", f"[bold]{h.prompt.title}[/]\n{h.prompt.text}",
-                      ", ".join(h.prompt.genres) + "\n" + ", ".join(h.prompt.themes))
+        table.add_row(
+            str(i),
+            f"{h.score:.3f}",
+            f"[bold]{h.prompt.title}[/]\n{h.prompt.text}",
+            ", ".join(h.prompt.genres) + "\n" + ", ".join(h.prompt.themes),
+        )
     console.print(table)
 
 
@@ -100,15 +118,21 @@ def evaluate(
     from retrieval.corpus_view import load_corpus_from_file
     from retrieval.engine import SearchEngine
     from retrieval.eval_sets import load_queries, restrict_to
-    from retrieval.evaluation import dense_ranker, evaluate_systems, results_table_rows, write_report
-    from retrieval.evaluation import HEADLINE
+    from retrieval.evaluation import (
+        HEADLINE,
+        dense_ranker,
+        evaluate_systems,
+        results_table_rows,
+        write_report,
+    )
 
     settings = load_settings()
     db = _optional_database(settings)
     refs = [_resolve(m, db) for m in (models or (["base", "champion"] if db else ["base"]))]
     refs = list({r.path.resolve(): r for r in refs}.values())
-    settings_to_run = _evaluation_settings(prompts_file, queries_file, load_corpus_from_file,
-                                           load_queries, restrict_to)
+    settings_to_run = _evaluation_settings(
+        prompts_file, queries_file, load_corpus_from_file, load_queries, restrict_to
+    )
     results_by_setting = {}
     for name, (prompts, queries) in settings_to_run.items():
         rankers = {}
@@ -117,8 +141,9 @@ def evaluate(
             rankers[ref.label] = dense_ranker(engine)
         if baselines:
             rankers.update(baseline_rankers(prompts))
-            rankers[f"hybrid ({refs[-1].label})"] = hybrid_ranker(refs[-1], prompts,
-                                                                 settings.cache_dir)
+            rankers[f"hybrid ({refs[-1].label})"] = hybrid_ranker(
+                refs[-1], prompts, settings.cache_dir
+            )
         results = evaluate_systems(rankers, queries)
         results_by_setting[name] = results
         table = Table(title=f"{name}: {len(queries)} queries over {len(prompts)} prompts")
@@ -148,8 +173,10 @@ def _evaluation_settings(prompts_file, queries_file, load_corpus, load_queries, 
     heldout = frozenset(split.heldout_prompts & known)
     return {
         "test split, whole corpus": (prompts, restrict_to(test, known)),
-        "test split, held-out prompts only": ([p for p in prompts if p.id in heldout],
-                                              restrict_to(test, heldout)),
+        "test split, held-out prompts only": (
+            [p for p in prompts if p.id in heldout],
+            restrict_to(test, heldout),
+        ),
     }
 
 
@@ -175,15 +202,21 @@ def rank(
         fail(str(exc))
     if not prompts:
         fail(f"{prompts_file} holds no prompts.")
-    engine = SearchEngine.build(ref, prompts, settings.cache_dir, backend=settings.backend,
-                                approximate_above=settings.approximate_above,
-                                hybrid=settings.hybrid)
+    engine = SearchEngine.build(
+        ref,
+        prompts,
+        settings.cache_dir,
+        backend=settings.backend,
+        approximate_above=settings.approximate_above,
+        hybrid=settings.hybrid,
+    )
     ranked = engine.search_many([q.query for q in queries], top_k)
     payload = {q.qid: [h.prompt_id for h in hits] for q, hits in zip(queries, ranked, strict=True)}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=1))
-    console.print(f"ranked {len(queries)} queries over {len(prompts)} prompts with "
-                  f"{ref.label}; wrote {out}")
+    console.print(
+        f"ranked {len(queries)} queries over {len(prompts)} prompts with {ref.label}; wrote {out}"
+    )
 
 
 def bench(
@@ -205,5 +238,8 @@ def bench(
     if as_json:
         print_json(rows)
         return
-    print_table(rows, f"promptbot bench ({os.cpu_count()} CPUs, load {load:.2f}, "
-                      f"{time.perf_counter() - started:.0f} s{'; quick' if quick else ''})")
+    print_table(
+        rows,
+        f"promptbot bench ({os.cpu_count()} CPUs, load {load:.2f}, "
+        f"{time.perf_counter() - started:.0f} s{'; quick' if quick else ''})",
+    )

@@ -28,8 +28,10 @@ def configure_logging() -> None:
 
 def run(
     no_scheduler: bool = typer.Option(
-        False, "--no-scheduler", help="Do not run the retraining schedule here "
-                                      "(e.g. when `promptbot worker` runs it)."),
+        False,
+        "--no-scheduler",
+        help="Do not run the retraining schedule here (e.g. when `promptbot worker` runs it).",
+    ),
 ) -> None:
     """Start the Discord bot (token from DISCORD_TOKEN) and the retraining schedule."""
     from bot.discord_endpoints import EndpointError, parse_endpoints
@@ -37,8 +39,10 @@ def run(
     settings = load_settings()
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token:
-        fail("DISCORD_TOKEN is not set: copy the bot token from the Discord Developer Portal "
-             "(Bot → Reset Token) into the DISCORD_TOKEN environment variable.")
+        fail(
+            "DISCORD_TOKEN is not set: copy the bot token from the Discord Developer Portal "
+            "(Bot → Reset Token) into the DISCORD_TOKEN environment variable."
+        )
     try:
         parse_endpoints(settings.discord_api_url, settings.discord_gateway_url)
     except EndpointError as exc:
@@ -58,11 +62,15 @@ def run(
     try:
         asyncio.run(run_bot(settings, db, token, run_scheduler=not no_scheduler))
     except discord.LoginFailure:
-        fail("Discord rejected the token in DISCORD_TOKEN (401 Unauthorized); reset it in the "
-             "Developer Portal and set the new one.")
+        fail(
+            "Discord rejected the token in DISCORD_TOKEN (401 Unauthorized); reset it in the "
+            "Developer Portal and set the new one."
+        )
     except discord.PrivilegedIntentsRequired:
-        fail("Discord refused the gateway intents; promptbot needs no privileged intents, so "
-             "check the application's settings.")
+        fail(
+            "Discord refused the gateway intents; promptbot needs no privileged intents, so "
+            "check the application's settings."
+        )
     except discord.HTTPException as exc:
         fail(f"Discord answered {exc.status} {exc.text or ''}".rstrip())
     except discord.DiscordException as exc:

@@ -21,9 +21,11 @@ def simulate(
     prompts: Path | None = typer.Option(None, "--prompts", help="Prompt file (default: shipped)."),
     start_model: str = typer.Option("base", "--start-model", help="Any --model value."),
     queries: Path | None = typer.Option(
-        None, "--queries", help="Judged queries users ask (default: shipped train split)."),
+        None, "--queries", help="Judged queries users ask (default: shipped train split)."
+    ),
     eval_queries: Path | None = typer.Option(
-        None, "--eval-queries", help="Judged queries to measure the champion (default: test split)."),
+        None, "--eval-queries", help="Judged queries to measure the champion (default: test split)."
+    ),
     days: int = typer.Option(14, min=1, max=365),
     users: int = typer.Option(150, min=1),
     queries_per_day: int = typer.Option(300, "--queries-per-day", min=1),
@@ -44,17 +46,35 @@ def simulate(
     from retraining.trainer import PRESETS
     from retrieval.corpus import SHIPPED_CORPUS
 
-    config = PRESETS["default"] if max_steps is None else replace(PRESETS["default"],
-                                                                   max_steps=max_steps)
-    cfg = SimConfig(out=out, prompts=prompts or SHIPPED_CORPUS, queries=queries,
-                    eval_queries=eval_queries, start_model=start_model, days=days, users=users,
-                    queries_per_day=queries_per_day, results_per_request=results_per_request,
-                    seed=seed, retrain=retrain, cycle_every=cycle_every,
-                    inject_bad_candidate=inject_bad_candidate, aa_test=aa, train_config=config)
+    config = (
+        PRESETS["default"]
+        if max_steps is None
+        else replace(PRESETS["default"], max_steps=max_steps)
+    )
+    cfg = SimConfig(
+        out=out,
+        prompts=prompts or SHIPPED_CORPUS,
+        queries=queries,
+        eval_queries=eval_queries,
+        start_model=start_model,
+        days=days,
+        users=users,
+        queries_per_day=queries_per_day,
+        results_per_request=results_per_request,
+        seed=seed,
+        retrain=retrain,
+        cycle_every=cycle_every,
+        inject_bad_candidate=inject_bad_candidate,
+        aa_test=aa,
+        train_config=config,
+    )
     quiet = as_json
     try:
-        sim = Simulation(cfg, load_settings(),
-                         progress=(lambda _m: None) if quiet else lambda m: console.print(m))
+        sim = Simulation(
+            cfg,
+            load_settings(),
+            progress=(lambda _m: None) if quiet else lambda m: console.print(m),
+        )
         summary = sim.run()
     except (ValueError, OSError) as exc:
         fail(str(exc))
@@ -68,19 +88,36 @@ def simulate(
 
 def simulation_table(summary: dict) -> Table:  # type: ignore[type-arg]
     table = Table(title="simulation summary")
-    for column in ("day", "requests", "votes", "👍 rate per arm", "champion", "NDCG@5", "decisions"):
+    for column in (
+        "day",
+        "requests",
+        "votes",
+        "👍 rate per arm",
+        "champion",
+        "NDCG@5",
+        "decisions",
+    ):
         table.add_column(column)
     decisions_by_day: dict[int, list[str]] = {}
     for d in summary["decisions"]:
         decisions_by_day.setdefault(d["day"], []).append(
-            f"{d['stage']}: {d['candidate_version']} {d['decision']}")
+            f"{d['stage']}: {d['candidate_version']} {d['decision']}"
+        )
     for day in summary["days"]:
         rates = ", ".join(f"{arm} {rate:.2f}" for arm, rate in day["thumbs_up_rate"].items())
-        table.add_row(str(day["day"]), str(day["requests"]), str(day["votes"]), rates,
-                      day["champion_version"], f"{day['champion_ndcg5']}",
-                      "; ".join(decisions_by_day.get(day["day"], [])))
-    table.caption = (f"NDCG@5 {summary['start_ndcg5']} -> {summary['end_ndcg5']}; 👍 rate "
-                     f"{summary['start_thumbs_up_rate']} -> {summary['end_thumbs_up_rate']}")
+        table.add_row(
+            str(day["day"]),
+            str(day["requests"]),
+            str(day["votes"]),
+            rates,
+            day["champion_version"],
+            f"{day['champion_ndcg5']}",
+            "; ".join(decisions_by_day.get(day["day"], [])),
+        )
+    table.caption = (
+        f"NDCG@5 {summary['start_ndcg5']} -> {summary['end_ndcg5']}; 👍 rate "
+        f"{summary['start_thumbs_up_rate']} -> {summary['end_thumbs_up_rate']}"
+    )
     return table
 
 

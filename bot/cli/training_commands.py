@@ -41,9 +41,16 @@ def train(
     db = open_database(settings)
     try:
         config = config_with_overrides(
-            preset, epochs=epochs, batch_size=batch_size, learning_rate=lr,
-            warmup_ratio=warmup_ratio, loss=loss, hard_negatives=hard_negatives,
-            average_with_base=average_with_base, max_steps=max_steps, seed=seed,
+            preset,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            warmup_ratio=warmup_ratio,
+            loss=loss,
+            hard_negatives=hard_negatives,
+            average_with_base=average_with_base,
+            max_steps=max_steps,
+            seed=seed,
             pairs_per_prompt=pairs_per_prompt,
         )
     except (ValueError, TypeError) as exc:
@@ -53,12 +60,28 @@ def train(
         fail("no prompts imported; run `promptbot init` first.")
     golden = load_golden_set(prompts)
     console.print(f"building training pairs ({preset} preset) ...")
-    pairs = corpus_pairs(prompts, golden, settings.cache_dir, hard_negatives=config.hard_negatives,
-                         per_prompt=config.pairs_per_prompt, seed=config.seed)
-    console.print(f"{len(pairs)} pairs from {len(prompts) - len(golden.split.heldout_prompts)} "
-                  "training prompts; training ...")
-    result = train_and_register(db, settings, pairs, prompts, golden, config, start_ref=start,
-                                label=f"corpus fine-tune ({preset})")
+    pairs = corpus_pairs(
+        prompts,
+        golden,
+        settings.cache_dir,
+        hard_negatives=config.hard_negatives,
+        per_prompt=config.pairs_per_prompt,
+        seed=config.seed,
+    )
+    console.print(
+        f"{len(pairs)} pairs from {len(prompts) - len(golden.split.heldout_prompts)} "
+        "training prompts; training ..."
+    )
+    result = train_and_register(
+        db,
+        settings,
+        pairs,
+        prompts,
+        golden,
+        config,
+        start_ref=start,
+        label=f"corpus fine-tune ({preset})",
+    )
     table = Table(title=f"candidate {result.version_id}")
     table.add_column("setting")
     for metric in ("P@1", "MRR@10", "NDCG@5", "NDCG@10"):
@@ -75,7 +98,8 @@ def train(
         f"({result.outcome.pairs_per_second:.1f} pairs/s)"
     )
     if promote:
-        decision = promote_if_better(db, settings, result.version_id, golden,
-                                     actor="promptbot train --promote")
+        decision = promote_if_better(
+            db, settings, result.version_id, golden, actor="promptbot train --promote"
+        )
         console.print(decision.message)
     console.print(f"new version: {result.version_id}")

@@ -44,13 +44,11 @@ async def tell(interaction: discord.Interaction, text: str) -> None:
     await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
-async def send_public(interaction: discord.Interaction, embed: discord.Embed
-                      ) -> discord.Message:
+async def send_public(interaction: discord.Interaction, embed: discord.Embed) -> discord.Message:
     """Post for everyone: the response, else a follow-up (the first fills a placeholder)."""
     if interaction.response.is_done():
         interaction.extras.pop(PUBLIC_PLACEHOLDER, None)
-        return await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS,
-                                               wait=True)
+        return await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS, wait=True)
     callback = await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
     if isinstance(callback.resource, discord.Message):
         return callback.resource

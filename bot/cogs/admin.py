@@ -62,16 +62,20 @@ def _actor(interaction: discord.Interaction) -> str:
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class ModelAdmin(commands.GroupCog, group_name="model",
-                 group_description="Manage the prompt model (server managers)"):
+class ModelAdmin(
+    commands.GroupCog,
+    group_name="model",
+    group_description="Manage the prompt model (server managers)",
+):
     experiment = app_commands.Group(name="experiment", description="The running A/B experiment")
 
     def __init__(self, bot: PromptBot) -> None:
         self.bot = bot
         super().__init__()
 
-    async def _change_champion(self, interaction: discord.Interaction, action: Any,
-                               *args: Any) -> None:
+    async def _change_champion(
+        self, interaction: discord.Interaction, action: Any, *args: Any
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             result = await asyncio.to_thread(action, *args)
@@ -84,13 +88,13 @@ class ModelAdmin(commands.GroupCog, group_name="model",
             text += f"\nServing now: {serving_line(state.serving_id, state.fallback_reason)}"
         await tell(interaction, text)
 
-    @app_commands.command(name="status", description="Champion, candidate, experiment and "
-                                                     "last training run")
+    @app_commands.command(
+        name="status", description="Champion, candidate, experiment and last training run"
+    )
     @model_admin_only()
     async def show_status(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await tell(interaction, await asyncio.to_thread(status_report, self.bot.db,
-                                                        self.bot.pool))
+        await tell(interaction, await asyncio.to_thread(status_report, self.bot.db, self.bot.pool))
 
     @app_commands.command(name="list", description="All model versions")
     @model_admin_only()
@@ -102,31 +106,34 @@ class ModelAdmin(commands.GroupCog, group_name="model",
     @app_commands.describe(version="Version id, e.g. v3")
     @model_admin_only()
     async def promote_version(self, interaction: discord.Interaction, version: str) -> None:
-        await self._change_champion(interaction, promote, self.bot.db, version,
-                                    _actor(interaction))
+        await self._change_champion(interaction, promote, self.bot.db, version, _actor(interaction))
 
-    @app_commands.command(name="rollback", description="Return to the previous champion "
-                                                       "(or to a given version)")
+    @app_commands.command(
+        name="rollback", description="Return to the previous champion (or to a given version)"
+    )
     @app_commands.describe(version="Version id (default: the previous champion)")
     @model_admin_only()
-    async def rollback_version(self, interaction: discord.Interaction,
-                               version: str | None = None) -> None:
-        await self._change_champion(interaction, rollback, self.bot.db, _actor(interaction),
-                                    version)
+    async def rollback_version(
+        self, interaction: discord.Interaction, version: str | None = None
+    ) -> None:
+        await self._change_champion(
+            interaction, rollback, self.bot.db, _actor(interaction), version
+        )
 
-    @experiment.command(name="stop", description="Stop the running experiment; the champion "
-                                                 "stays")
+    @experiment.command(name="stop", description="Stop the running experiment; the champion stays")
     @model_admin_only()
     async def stop_experiment(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await asyncio.to_thread(experiment_check.stop_experiment, self.bot.db,
-                                       _actor(interaction))
+        text = await asyncio.to_thread(
+            experiment_check.stop_experiment, self.bot.db, _actor(interaction)
+        )
         await tell(interaction, text)
 
     @promote_version.autocomplete("version")
     @rollback_version.autocomplete("version")
-    async def version_autocomplete(self, interaction: discord.Interaction, current: str
-                                   ) -> list[app_commands.Choice[str]]:
+    async def version_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         if not is_model_admin(interaction, self.bot.settings.admin_role):
             return []
         rows = await asyncio.to_thread(list_models, self.bot.db)

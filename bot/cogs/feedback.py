@@ -52,17 +52,26 @@ class Feedback(commands.Cog):
         member = payload.member or self.bot.get_user(payload.user_id)
         return not (member is not None and member.bot)
 
-    async def record(self, payload: discord.RawReactionActionEvent, added: bool
-                     ) -> VoteOutcome | None:
+    async def record(
+        self, payload: discord.RawReactionActionEvent, added: bool
+    ) -> VoteOutcome | None:
         if not self.counts_as_vote(payload):
             return None
         async with self.votes_lock:
             outcome = await asyncio.to_thread(
-                self.bot.service.record_reaction, str(payload.message_id), str(payload.user_id),
-                str(payload.emoji), added,
+                self.bot.service.record_reaction,
+                str(payload.message_id),
+                str(payload.user_id),
+                str(payload.emoji),
+                added,
             )
-        log.debug("reaction %s by %s on %s: %s", payload.emoji, payload.user_id,
-                  payload.message_id, outcome)
+        log.debug(
+            "reaction %s by %s on %s: %s",
+            payload.emoji,
+            payload.user_id,
+            payload.message_id,
+            outcome,
+        )
         return outcome
 
     @commands.Cog.listener()
@@ -78,8 +87,9 @@ class Feedback(commands.Cog):
         """Once per process: catch up on votes cast while offline, in the background."""
         if self.reconciliation is None:
             self.reconciliation = asyncio.create_task(
-                reconcile_reactions(self.bot, self.bot.service,
-                                    self.bot.settings.reconcile_days, self.votes_lock),
+                reconcile_reactions(
+                    self.bot, self.bot.service, self.bot.settings.reconcile_days, self.votes_lock
+                ),
                 name="promptbot-reconcile",
             )
             self.reconciliation.add_done_callback(_log_failure)

@@ -46,7 +46,8 @@ def genre_choices(current: str) -> list[app_commands.Choice[str]]:
     """Canonical genres whose name or a synonym contains what the user typed."""
     typed = current.strip().lower()
     matches = [
-        name for name, synonyms in default_vocabulary().genres.items()
+        name
+        for name, synonyms in default_vocabulary().genres.items()
         if not typed or any(typed in word.lower() for word in (name, *synonyms))
     ]
     return [app_commands.Choice(name=name, value=name) for name in matches[:MAX_CHOICES]]
@@ -80,14 +81,22 @@ class Prompts(commands.Cog):
         if before is not None and state != before:
             log.info("now serving %s (champion %s)", state.serving_id, state.champion_id)
 
-    @app_commands.command(name="prompt", description="Find writing prompts that match your "
-                                                     "keywords")
-    @app_commands.describe(keywords="What you'd like to write about, e.g. fantasy dragons",
-                           count="How many prompts (1-5)",
-                           genre="Only prompts of this genre")
+    @app_commands.command(
+        name="prompt", description="Find writing prompts that match your keywords"
+    )
+    @app_commands.describe(
+        keywords="What you'd like to write about, e.g. fantasy dragons",
+        count="How many prompts (1-5)",
+        genre="Only prompts of this genre",
+    )
     @prompt_cooldown()
-    async def prompt(self, interaction: discord.Interaction, keywords: str,
-                     count: app_commands.Range[int, 1, 5] = 1, genre: str | None = None) -> None:
+    async def prompt(
+        self,
+        interaction: discord.Interaction,
+        keywords: str,
+        count: app_commands.Range[int, 1, 5] = 1,
+        genre: str | None = None,
+    ) -> None:
         try:
             validate_keywords(keywords, self.bot.settings.max_keywords_chars)
         except BadQueryError as exc:
@@ -107,17 +116,26 @@ class Prompts(commands.Cog):
         await self._add_thumbs(messages)
 
     @prompt.autocomplete("genre")
-    async def genre_autocomplete(self, interaction: discord.Interaction, current: str
-                                 ) -> list[app_commands.Choice[str]]:
+    async def genre_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         return genre_choices(current)
 
-    async def _serve(self, interaction: discord.Interaction, keywords: str, count: int,
-                     genre: str | None) -> ServedRequest | None:
+    async def _serve(
+        self, interaction: discord.Interaction, keywords: str, count: int, genre: str | None
+    ) -> ServedRequest | None:
         """Search and record in a thread; defer if it is slow; explain failures privately."""
-        work = asyncio.ensure_future(asyncio.to_thread(
-            self.bot.service.serve, str(interaction.user.id), keywords, count, genre,
-            _str_or_none(interaction.guild_id), _str_or_none(interaction.channel_id),
-        ))
+        work = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.bot.service.serve,
+                str(interaction.user.id),
+                keywords,
+                count,
+                genre,
+                _str_or_none(interaction.guild_id),
+                _str_or_none(interaction.channel_id),
+            )
+        )
         done, _ = await asyncio.wait({work}, timeout=self.defer_after)
         if not done:
             await defer_publicly(interaction)
@@ -132,16 +150,21 @@ class Prompts(commands.Cog):
             await tell(interaction, MODEL_UNAVAILABLE)
         return None
 
-    async def _send_results(self, interaction: discord.Interaction, served: ServedRequest
-                            ) -> list[discord.Message]:
+    async def _send_results(
+        self, interaction: discord.Interaction, served: ServedRequest
+    ) -> list[discord.Message]:
         """One message per result, its id stored as soon as it is sent (before the bot's own
         👍/👎 invite votes)."""
         sent = []
         total = len(served.results)
         for result in served.results:
             message = await send_public(interaction, result_embed(result, total))
-            await asyncio.to_thread(self.bot.service.attach_message, result.result_id,
-                                    str(message.id), str(message.channel.id))
+            await asyncio.to_thread(
+                self.bot.service.attach_message,
+                result.result_id,
+                str(message.id),
+                str(message.channel.id),
+            )
             sent.append(message)
         return sent
 
@@ -152,8 +175,7 @@ class Prompts(commands.Cog):
                 try:
                     await message.add_reaction(emoji)
                 except discord.Forbidden:  # no Add Reactions here: users can still react
-                    log.warning("no permission to add reactions in channel %s",
-                                message.channel.id)
+                    log.warning("no permission to add reactions in channel %s", message.channel.id)
                     return
                 except discord.HTTPException as exc:
                     log.warning("could not add %s to message %s: %s", emoji, message.id, exc)

@@ -41,8 +41,12 @@ def tag_matches(query: str, prompts, scores: np.ndarray, terms) -> list[int]:  #
     matched = []
     for i, p in enumerate(prompts):
         text = f"{p.title} {p.text}".lower()
-        if any((kind == "genre" and c in p.genres) or (kind == "theme" and c in p.themes)
-               or (kind == "topic" and c in text) for kind, c in facets):
+        if any(
+            (kind == "genre" and c in p.genres)
+            or (kind == "theme" and c in p.themes)
+            or (kind == "topic" and c in text)
+            for kind, c in facets
+        ):
             matched.append(i)
     return sorted(matched, key=lambda i: -scores[i])[:20]
 
@@ -63,19 +67,24 @@ def main(draft: Path, out_dir: Path, batches: int = 8) -> None:
         dense = order[:20]
         held = [i for i in order if prompts[i].id in heldout][:10]
         lexical = [index[h.prompt_id] for h in bm25.search(q["query"], 20)]
-        pool = list(dict.fromkeys([*dense, *lexical, *tag_matches(q["query"], prompts, scores,
-                                                                    terms), *held]))
+        pool = list(
+            dict.fromkeys(
+                [*dense, *lexical, *tag_matches(q["query"], prompts, scores, terms), *held]
+            )
+        )
         pools.append((q, pool))
     out_dir.mkdir(parents=True, exist_ok=True)
     size = -(-len(pools) // batches)
     for b in range(batches):
         lines = []
-        for q, pool in pools[b * size:(b + 1) * size]:
-            lines.append(f"## {q['qid']} — \"{q['query']}\" ({q['slice']})\nneed: {q['need']}\n")
+        for q, pool in pools[b * size : (b + 1) * size]:
+            lines.append(f'## {q["qid"]} — "{q["query"]}" ({q["slice"]})\nneed: {q["need"]}\n')
             for i in pool:
                 p = prompts[i]
-                lines.append(f"- {p.id} | {p.title} | {', '.join(p.genres)} | "
-                             f"{', '.join(p.themes)} | {p.text}")
+                lines.append(
+                    f"- {p.id} | {p.title} | {', '.join(p.genres)} | "
+                    f"{', '.join(p.themes)} | {p.text}"
+                )
             lines.append("")
         (out_dir / f"batch{b + 1}.md").write_text("\n".join(lines))
     sizes = [len(p) for _, p in pools]

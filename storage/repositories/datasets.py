@@ -28,8 +28,9 @@ def save_dataset(
     counts: Counter[str] = Counter()
     for anchor, positive_id, negative_id, source in pairs:
         dataset.pairs.append(
-            TrainingPair(anchor=anchor, positive_id=positive_id, negative_id=negative_id,
-                         source=source)
+            TrainingPair(
+                anchor=anchor, positive_id=positive_id, negative_id=negative_id, source=source
+            )
         )
         counts[source] += 1
     dataset.counts = {"total": sum(counts.values()), **dict(counts)}

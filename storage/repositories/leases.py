@@ -35,9 +35,7 @@ def try_acquire_lease(
 
 def renew_lease(session: Session, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
     renewed = session.execute(
-        update(Lease)
-        .where(Lease.name == name, Lease.holder == holder)
-        .values(expires_at=now + ttl)
+        update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=now + ttl)
     )
     return bool(renewed.rowcount)  # type: ignore[attr-defined]
 

@@ -37,9 +37,16 @@ def register_version(
     status_reason: str = "",
 ) -> ModelVersion:
     version = ModelVersion(
-        id=version_id, label=label, artifact_path=artifact_path, parent_id=parent_id,
-        status=status.value, status_reason=status_reason, hyperparams=hyperparams or {},
-        metrics=metrics or {}, dataset_id=dataset_id, created_at=now,
+        id=version_id,
+        label=label,
+        artifact_path=artifact_path,
+        parent_id=parent_id,
+        status=status.value,
+        status_reason=status_reason,
+        hyperparams=hyperparams or {},
+        metrics=metrics or {},
+        dataset_id=dataset_id,
+        created_at=now,
     )
     session.add(version)
     session.flush()
@@ -125,8 +132,11 @@ def set_champion(
     target.promoted_at = now
     session.add(
         ChampionChange(
-            version_id=target.id, previous_version_id=previous.id if previous else None,
-            action=action, actor=actor, at=now,
+            version_id=target.id,
+            previous_version_id=previous.id if previous else None,
+            action=action,
+            actor=actor,
+            at=now,
         )
     )
     session.flush()

@@ -25,19 +25,29 @@ def upsert_prompts(
     session: Session, records: list[PromptRecord], source: str, now: datetime
 ) -> UpsertCounts:
     counts = UpsertCounts()
-    existing = {
-        p.id: p
-        for p in session.scalars(select(Prompt).where(Prompt.id.in_([r.id for r in records])))
-    } if records else {}
+    existing = (
+        {
+            p.id: p
+            for p in session.scalars(select(Prompt).where(Prompt.id.in_([r.id for r in records])))
+        }
+        if records
+        else {}
+    )
     for record in records:
         row = existing.get(record.id)
         digest = record.content_hash
         if row is None:
             session.add(
                 Prompt(
-                    id=record.id, title=record.title, text=record.text, genres=record.genres,
-                    themes=record.themes, source=source, content_hash=digest,
-                    created_at=now, updated_at=now,
+                    id=record.id,
+                    title=record.title,
+                    text=record.text,
+                    genres=record.genres,
+                    themes=record.themes,
+                    source=source,
+                    content_hash=digest,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
             counts.added += 1

@@ -37,15 +37,26 @@ def record_request(
     source: str = "discord",
 ) -> Request:
     request = Request(
-        user_id=user_id, guild_id=guild_id, channel_id=channel_id, raw_query=raw_query,
-        normalized_query=normalized_query, genre_filter=genre_filter,
-        model_version_id=model_version_id, experiment_id=experiment_id, arm=arm,
-        latency_ms=latency_ms, source=source, created_at=now,
+        user_id=user_id,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        raw_query=raw_query,
+        normalized_query=normalized_query,
+        genre_filter=genre_filter,
+        model_version_id=model_version_id,
+        experiment_id=experiment_id,
+        arm=arm,
+        latency_ms=latency_ms,
+        source=source,
+        created_at=now,
     )
     request.results = [
         Result(
-            rank=rank, prompt_id=shown.prompt_id, score=shown.score,
-            model_version_id=shown.model_version_id, arm=shown.arm,
+            rank=rank,
+            prompt_id=shown.prompt_id,
+            score=shown.score,
+            model_version_id=shown.model_version_id,
+            arm=shown.arm,
         )
         for rank, shown in enumerate(results, start=1)
     ]

@@ -69,9 +69,7 @@ def remove_vote(
 
 def current_vote(session: Session, message_id: str, voter_id: str) -> Vote | None:
     stmt = (
-        select(Vote)
-        .join(Result)
-        .where(Result.message_id == message_id, Vote.voter_id == voter_id)
+        select(Vote).join(Result).where(Result.message_id == message_id, Vote.voter_id == voter_id)
     )
     return session.scalars(stmt).first()
 
@@ -120,11 +118,18 @@ def list_votes(
         stmt = stmt.limit(limit)
     return [
         VoteView(
-            vote_id=v.id, message_id=v.result.message_id, user_id=v.voter_id, value=v.value,
-            removed=v.removed_at is not None, prompt_id=v.result.prompt_id,
-            query=v.result.request.normalized_query, rank=v.result.rank,
-            model_version=v.result.model_version_id, arm=v.result.arm,
-            experiment_id=v.result.request.experiment_id, cast_at=v.cast_at,
+            vote_id=v.id,
+            message_id=v.result.message_id,
+            user_id=v.voter_id,
+            value=v.value,
+            removed=v.removed_at is not None,
+            prompt_id=v.result.prompt_id,
+            query=v.result.request.normalized_query,
+            rank=v.result.rank,
+            model_version=v.result.model_version_id,
+            arm=v.result.arm,
+            experiment_id=v.result.request.experiment_id,
+            cast_at=v.cast_at,
             changed_at=v.changed_at,
         )
         for v in session.scalars(stmt).unique()

@@ -50,6 +50,7 @@ T0 = datetime(2026, 1, 1)
 
 # --------------------------------------------------------------------------- session
 
+
 def _build_template(path: Path, with_corpus: bool) -> Path:
     url = f"sqlite:///{path}"
     migrations.upgrade(url)
@@ -72,8 +73,12 @@ def corpus_template(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: P
     collection stays cheap.
     """
     path = _build_template(tmp_path_factory.mktemp("bot-db") / "corpus.db", with_corpus=True)
-    subprocess.run([sys.executable, "-c", WARM_UP, f"sqlite:///{path}", str(model_cache_dir)],
-                   check=True, cwd=REPO_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    subprocess.run(
+        [sys.executable, "-c", WARM_UP, f"sqlite:///{path}", str(model_cache_dir)],
+        check=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     return path
 
 
@@ -84,8 +89,9 @@ def empty_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def v1_model_dir(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path,
-                 corpus_template: Path) -> Path:
+def v1_model_dir(
+    tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path, corpus_template: Path
+) -> Path:
     """A copy of the base model (never written into site-packages) with warm cache entries."""
     target = tmp_path_factory.mktemp("models") / "v1"
     shutil.copytree(base_model_path(), target)
@@ -97,6 +103,7 @@ def v1_model_dir(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path
 
 
 # --------------------------------------------------------------------------- per test
+
 
 def copy_database(template: Path, tmp_path: Path) -> Database:
     target = tmp_path / "promptbot.db"
@@ -113,9 +120,15 @@ def bot_db(corpus_template: Path, tmp_path: Path) -> Iterator[Database]:
 
 def make_settings(db: Database, tmp_path: Path, cache: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "home": tmp_path / "home", "database_url": db.url, "cache_home": cache,
-        "admin_role": ADMIN_ROLE, "cooldown_requests": 20, "cooldown_seconds": 60.0,
-        "champion_poll_seconds": 3600.0, "discord_token": None, "dev_guild_id": None,
+        "home": tmp_path / "home",
+        "database_url": db.url,
+        "cache_home": cache,
+        "admin_role": ADMIN_ROLE,
+        "cooldown_requests": 20,
+        "cooldown_seconds": 60.0,
+        "champion_poll_seconds": 3600.0,
+        "discord_token": None,
+        "dev_guild_id": None,
         **overrides,
     }
     return Settings(**values)
@@ -129,8 +142,15 @@ def settings(bot_db: Database, tmp_path: Path, model_cache_dir: Path) -> Setting
 def register_v1_champion(db: Database, v1_dir: Path) -> None:
     """Two versions: "v1" (a copy of base) is champion, "base" the one to roll back to."""
     with db.session() as session:
-        register_version(session, "v1", str(v1_dir), ModelStatus.CANDIDATE, T0, parent_id="base",
-                         label="copy of base")
+        register_version(
+            session,
+            "v1",
+            str(v1_dir),
+            ModelStatus.CANDIDATE,
+            T0,
+            parent_id="base",
+            label="copy of base",
+        )
         set_champion(session, "v1", actor="test", action="promote", now=T0)
 
 
@@ -163,8 +183,7 @@ def new_bot(settings: Settings, db: Database) -> PromptBot:
 
 
 @pytest_asyncio.fixture
-async def bot(fake: FakeDiscord, settings: Settings, bot_db: Database
-              ) -> AsyncIterator[PromptBot]:
+async def bot(fake: FakeDiscord, settings: Settings, bot_db: Database) -> AsyncIterator[PromptBot]:
     async with running_client(new_bot(settings, bot_db), fake) as client:
         await fake.wait_for_commands("prompt", "model")
         yield client
@@ -172,21 +191,26 @@ async def bot(fake: FakeDiscord, settings: Settings, bot_db: Database
 
 # --------------------------------------------------------------------------- helpers
 
-async def ask(fake: FakeDiscord, keywords: str, user: int = USER, **options: Any
-              ) -> InteractionRecord:
-    return await fake.invoke_command(user, name="prompt", options={"keywords": keywords,
-                                                                   **options})
+
+async def ask(
+    fake: FakeDiscord, keywords: str, user: int = USER, **options: Any
+) -> InteractionRecord:
+    return await fake.invoke_command(user, name="prompt", options={"keywords": keywords, **options})
 
 
-async def results_of(fake: FakeDiscord, record: InteractionRecord, n: int = 1
-                     ) -> list[Message]:
+async def results_of(fake: FakeDiscord, record: InteractionRecord, n: int = 1) -> list[Message]:
     """The ``n`` result messages of a /prompt, once the bot has added 👍 and 👎 to each."""
     messages = await record.wait_messages(n)
     bot_id = fake.bot_user.id
-    await fake.wait_for(lambda: all(
-        fake.reactions(m.id).get("👍") == {bot_id} and fake.reactions(m.id).get("👎") == {bot_id}
-        for m in messages
-    ), timeout=5.0, what="the bot's 👍/👎")
+    await fake.wait_for(
+        lambda: all(
+            fake.reactions(m.id).get("👍") == {bot_id}
+            and fake.reactions(m.id).get("👎") == {bot_id}
+            for m in messages
+        ),
+        timeout=5.0,
+        what="the bot's 👍/👎",
+    )
     return messages
 
 

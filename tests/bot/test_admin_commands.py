@@ -49,10 +49,12 @@ def allow_everyone(fake: FakeDiscord) -> None:
         command.pop("default_member_permissions", None)
 
 
-async def model(fake: FakeDiscord, user: int, subcommand: str, group: str | None = None,
-                **options: str) -> str:
-    record = await fake.invoke_command(user, name="model", subcommand=subcommand,
-                                       subcommand_group=group, options=options)
+async def model(
+    fake: FakeDiscord, user: int, subcommand: str, group: str | None = None, **options: str
+) -> str:
+    record = await fake.invoke_command(
+        user, name="model", subcommand=subcommand, subcommand_group=group, options=options
+    )
     return await wait_notice(record)
 
 
@@ -111,8 +113,9 @@ async def test_admin_role_status_list_and_bad_version(
     assert "`base`" in listed and "`v1` champion" in listed
     assert "No model version 'v9'" in await model(fake, curator.id, "promote", version="v9")
     assert "No experiment is running" in await model(fake, curator.id, "stop", "experiment")
-    choices = await fake.invoke_autocomplete(curator.id, name="model", subcommand="promote",
-                                             options={"version": "v"}, focused="version")
+    choices = await fake.invoke_autocomplete(
+        curator.id, name="model", subcommand="promote", options={"version": "v"}, focused="version"
+    )
     assert [c["value"] for c in choices] == ["v1"]
     assert champion_id(two_versions) == "v1"
 
@@ -134,8 +137,7 @@ async def test_status_shows_why_a_broken_champion_is_not_served(
 
 
 async def test_a_champion_changed_elsewhere_is_served_without_restart(
-    fake: FakeDiscord, bot_db: Database, v1_model_dir: Path, tmp_path: Path,
-    model_cache_dir: Path
+    fake: FakeDiscord, bot_db: Database, v1_model_dir: Path, tmp_path: Path, model_cache_dir: Path
 ) -> None:
     settings = make_settings(bot_db, tmp_path, model_cache_dir, champion_poll_seconds=0.05)
     async with running_client(new_bot(settings, bot_db), fake) as client:
@@ -157,8 +159,9 @@ async def test_experiment_numbers_so_far_and_stopping_it(
     await fake.user_react(USER, message.channel_id, message.id, "👍")
     manager = fake.add_member(name="manager", permissions=Perm.MANAGE_GUILD)
 
-    status = await eventually_async(lambda: model(fake, manager.id, "status"),
-                                    lambda text: "candidate 👍1 👎0" in text)
+    status = await eventually_async(
+        lambda: model(fake, manager.id, "status"), lambda text: "candidate 👍1 👎0" in text
+    )
     assert "experiment 1 (running): base vs v1" in status
     stopped = await model(fake, manager.id, "stop", "experiment")
     assert "Stopped experiment 1; base stays champion" in stopped

@@ -28,12 +28,15 @@ def request_count(db: Database) -> int:
         return session.scalar(select(func.count()).select_from(Request)) or 0
 
 
-@pytest.mark.parametrize(("keywords", "expected"), [
-    ("", "Give me a few keywords"),
-    ("   \t ", "Give me a few keywords"),
-    ("!!!", "not just punctuation"),
-    ("dragons " * 25 + "x", "201 characters"),
-])
+@pytest.mark.parametrize(
+    ("keywords", "expected"),
+    [
+        ("", "Give me a few keywords"),
+        ("   \t ", "Give me a few keywords"),
+        ("!!!", "not just punctuation"),
+        ("dragons " * 25 + "x", "201 characters"),
+    ],
+)
 async def test_unusable_keywords_get_a_private_explanation(
     fake: FakeDiscord, bot: PromptBot, bot_db: Database, keywords: str, expected: str
 ) -> None:
@@ -60,8 +63,7 @@ async def test_no_prompts_imported_is_explained(
 ) -> None:
     db = copy_database(empty_template, tmp_path)
     try:
-        async with running_client(new_bot(make_settings(db, tmp_path, model_cache_dir), db),
-                                  fake):
+        async with running_client(new_bot(make_settings(db, tmp_path, model_cache_dir), db), fake):
             await fake.wait_for_commands("prompt")
             text = await wait_notice(await ask(fake, "fantasy dragons"))
         assert "No prompts are imported" in text and "promptbot init" in text
@@ -73,8 +75,9 @@ async def test_no_prompts_imported_is_explained(
 async def test_flooding_gets_a_polite_cooldown_notice(
     fake: FakeDiscord, bot_db: Database, tmp_path: Path, model_cache_dir: Path
 ) -> None:
-    settings = make_settings(bot_db, tmp_path, model_cache_dir, cooldown_requests=2,
-                             cooldown_seconds=30.0)
+    settings = make_settings(
+        bot_db, tmp_path, model_cache_dir, cooldown_requests=2, cooldown_seconds=30.0
+    )
     async with running_client(new_bot(settings, bot_db), fake):
         await fake.wait_for_commands("prompt")
         for _ in range(2):

@@ -46,10 +46,14 @@ async def test_count_and_genre_give_one_message_per_result(
     assert [m.id for m in messages] == record.message_ids  # the response, then 2 follow-ups
     assert all("Humor" in str(m.embeds[0]["fields"]) for m in messages)
     assert [m.embeds[0]["footer"]["text"].split(" · ")[1] for m in messages] == [
-        "1 of 3", "2 of 3", "3 of 3"]
+        "1 of 3",
+        "2 of 3",
+        "3 of 3",
+    ]
     results = stored_results(bot_db)
     assert [(r.rank, r.message_id) for r in results] == [
-        (i, str(m.id)) for i, m in enumerate(messages, start=1)]
+        (i, str(m.id)) for i, m in enumerate(messages, start=1)
+    ]
     with bot_db.session() as session:
         [request] = session.scalars(select(Request))
         assert request.genre_filter == "Humor" and request.user_id == "4242"
@@ -59,10 +63,12 @@ async def test_genre_autocomplete_offers_vocabulary_genres(
     fake: FakeDiscord, bot: PromptBot, bot_db: Database
 ) -> None:
     choices = await fake.invoke_autocomplete(
-        4242, name="prompt", options={"keywords": "robots", "genre": "sci"}, focused="genre")
+        4242, name="prompt", options={"keywords": "robots", "genre": "sci"}, focused="genre"
+    )
     assert {"name": "Science Fiction", "value": "Science Fiction"} in choices
     everything = await fake.invoke_autocomplete(
-        4242, name="prompt", options={"keywords": "robots", "genre": ""}, focused="genre")
+        4242, name="prompt", options={"keywords": "robots", "genre": ""}, focused="genre"
+    )
     assert len(everything) == 25  # Discord's maximum
 
     record = await ask(fake, "robots", genre="no such genre")

@@ -31,29 +31,49 @@ def promptbot_command() -> list[str]:
 
 
 def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PROMPTBOT_") and k != "DISCORD_TOKEN"}
-    env.update(PROMPTBOT_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1", COLUMNS="200",
-               PYTHONUNBUFFERED="1", **values)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PROMPTBOT_") and k != "DISCORD_TOKEN"
+    }
+    env.update(
+        PROMPTBOT_HOME=str(tmp_path / "home"),
+        HF_HUB_OFFLINE="1",
+        COLUMNS="200",
+        PYTHONUNBUFFERED="1",
+        **values,
+    )
     return env
 
 
-def fake_env(tmp_path: Path, fake: FakeDiscord, database: Path, cache: Path, token: str
-             ) -> dict[str, str]:
-    return clean_env(tmp_path, DISCORD_TOKEN=token, PROMPTBOT_DATABASE_URL=f"sqlite:///{database}",
-                     PROMPTBOT_CACHE_HOME=str(cache), PROMPTBOT_DISCORD_API_URL=fake.api_url,
-                     PROMPTBOT_DISCORD_GATEWAY_URL=fake.gateway_url,
-                     PROMPTBOT_CHAMPION_POLL_SECONDS="1")
+def fake_env(
+    tmp_path: Path, fake: FakeDiscord, database: Path, cache: Path, token: str
+) -> dict[str, str]:
+    return clean_env(
+        tmp_path,
+        DISCORD_TOKEN=token,
+        PROMPTBOT_DATABASE_URL=f"sqlite:///{database}",
+        PROMPTBOT_CACHE_HOME=str(cache),
+        PROMPTBOT_DISCORD_API_URL=fake.api_url,
+        PROMPTBOT_DISCORD_GATEWAY_URL=fake.gateway_url,
+        PROMPTBOT_CHAMPION_POLL_SECONDS="1",
+    )
 
 
 async def start_run(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        *promptbot_command(), "run", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *promptbot_command(),
+        "run",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
-async def finished(process: asyncio.subprocess.Process, timeout: float = 30.0
-                   ) -> tuple[int, str, str]:
+async def finished(
+    process: asyncio.subprocess.Process, timeout: float = 30.0
+) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -124,8 +144,9 @@ async def test_rejected_token_is_one_line_without_the_token(
 
 
 async def test_unmigrated_database_is_refused(tmp_path: Path) -> None:
-    env = clean_env(tmp_path, DISCORD_TOKEN=TOKEN,
-                    PROMPTBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}")
+    env = clean_env(
+        tmp_path, DISCORD_TOKEN=TOKEN, PROMPTBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}"
+    )
     code, out, err = await finished(await start_run(env))
     assert code != 0
     [line] = err.strip().splitlines()

@@ -107,13 +107,16 @@ async def test_votes_cast_while_offline_are_reconciled_on_start(
     assert vote_of(bot_db, first, other_bot.id) is None
 
 
-@pytest.mark.parametrize(("reactions", "standing", "expected"), [
-    ({"a": {1}}, {}, [VoteChange("a", 1, True)]),
-    ({"a": {-1}}, {"a": 1}, [VoteChange("a", -1, True)]),
-    ({}, {"a": -1}, [VoteChange("a", -1, False)]),
-    ({"a": {1, -1}}, {"a": -1}, []),  # both reactions: the standing vote stays
-    ({"a": {1, -1}}, {}, []),  # both and no vote: the order is unknowable
-    ({"a": {1}}, {"a": 1}, []),
-])
+@pytest.mark.parametrize(
+    ("reactions", "standing", "expected"),
+    [
+        ({"a": {1}}, {}, [VoteChange("a", 1, True)]),
+        ({"a": {-1}}, {"a": 1}, [VoteChange("a", -1, True)]),
+        ({}, {"a": -1}, [VoteChange("a", -1, False)]),
+        ({"a": {1, -1}}, {"a": -1}, []),  # both reactions: the standing vote stays
+        ({"a": {1, -1}}, {}, []),  # both and no vote: the order is unknowable
+        ({"a": {1}}, {"a": 1}, []),
+    ],
+)
 def test_plan_votes(reactions: dict, standing: dict, expected: list) -> None:
     assert plan_votes(reactions, standing) == expected

@@ -32,11 +32,30 @@ def test_counts_and_coverage(records) -> None:  # type: ignore[no-untyped-def]
     assert len(genres) >= 22
     assert min(genres.values()) >= 25, genres.most_common()[-3:]
     assert len(themes) >= 60
-    required = {"Fantasy", "Science Fiction", "Horror", "Mystery", "Thriller", "Romance",
-                "Historical Fiction", "Literary Fiction", "Humor", "Adventure",
-                "Fairy Tale Retelling", "Dystopian", "Cyberpunk", "Western", "Children's",
-                "Poetry", "Mythology", "Flash Fiction", "Memoir", "Personal Essay",
-                "Nature Writing", "Travel Writing"}
+    required = {
+        "Fantasy",
+        "Science Fiction",
+        "Horror",
+        "Mystery",
+        "Thriller",
+        "Romance",
+        "Historical Fiction",
+        "Literary Fiction",
+        "Humor",
+        "Adventure",
+        "Fairy Tale Retelling",
+        "Dystopian",
+        "Cyberpunk",
+        "Western",
+        "Children's",
+        "Poetry",
+        "Mythology",
+        "Flash Fiction",
+        "Memoir",
+        "Personal Essay",
+        "Nature Writing",
+        "Travel Writing",
+    }
     assert required <= set(genres)
 
 
@@ -81,8 +100,12 @@ def test_vocabulary_maps_what_users_type() -> None:
     assert v.canonical_genre("sci-fi") == v.canonical_genre("SciFi") == "Science Fiction"
     assert v.canonical_genre("spooky") == "Horror"
     assert v.canonical_genre("whodunit") == "Mystery"
-    synonyms = Counter(name for table in (v.genres, v.themes) for canon, syns in table.items()
-                       for name in {normalize_query(s) for s in [canon, *syns]})
+    synonyms = Counter(
+        name
+        for table in (v.genres, v.themes)
+        for canon, syns in table.items()
+        for name in {normalize_query(s) for s in [canon, *syns]}
+    )
     assert [s for s, n in synonyms.items() if n > 1] == []
 
 
@@ -123,6 +146,9 @@ def test_split_is_fixed_and_leak_free(records) -> None:  # type: ignore[no-untyp
     assert train_texts.isdisjoint(split.test_anchors(queries))
     share = len(split.heldout_prompts) / len(records)
     assert 0.18 <= share <= 0.22
-    judged_on_heldout = [q for q in split.test_queries(queries)
-                         if any(p in split.heldout_prompts for p in q.relevant)]
+    judged_on_heldout = [
+        q
+        for q in split.test_queries(queries)
+        if any(p in split.heldout_prompts for p in q.relevant)
+    ]
     assert len(judged_on_heldout) >= 60

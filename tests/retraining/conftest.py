@@ -22,8 +22,15 @@ from storage.database import Database
 from storage.settings import Settings
 
 T0 = datetime(2026, 2, 2, 9)
-TINY_TRAINING = TrainConfig(epochs=1, batch_size=8, max_steps=3, loss="mnrl",
-                            hard_negatives=False, average_with_base=0.0, pairs_per_prompt=2)
+TINY_TRAINING = TrainConfig(
+    epochs=1,
+    batch_size=8,
+    max_steps=3,
+    loss="mnrl",
+    hard_negatives=False,
+    average_with_base=0.0,
+    pairs_per_prompt=2,
+)
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +44,15 @@ def small_corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def loop_settings(db_url: str, tmp_path: Path, model_cache_dir: Path) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=db_url, cache_home=model_cache_dir,
-                    retrain_min_votes=10, replay_min_pairs=40, experiment_min_votes=20,
-                    train_threads=1)
+    return Settings(
+        home=tmp_path / "home",
+        database_url=db_url,
+        cache_home=model_cache_dir,
+        retrain_min_votes=10,
+        replay_min_pairs=40,
+        experiment_min_votes=20,
+        train_threads=1,
+    )
 
 
 @pytest.fixture
@@ -56,10 +69,15 @@ def tag_golden(prompts: list[CorpusPrompt]) -> GoldenSet:
     for p in prompts:
         for g in p.genres:
             by_genre[g].add(p.id)
-    queries = [JudgedQuery(f"g{i}", genre.lower(), "genre_topic", {pid: 2 for pid in ids})
-               for i, (genre, ids) in enumerate(sorted(by_genre.items())) if len(ids) >= 3]
+    queries = [
+        JudgedQuery(f"g{i}", genre.lower(), "genre_topic", {pid: 2 for pid in ids})
+        for i, (genre, ids) in enumerate(sorted(by_genre.items()))
+        if len(ids) >= 3
+    ]
     heldout = frozenset(p.id for i, p in enumerate(prompts) if i % 5 == 0)
-    return GoldenSet(prompts, queries, Split(heldout, frozenset(), frozenset(q.qid for q in queries)))
+    return GoldenSet(
+        prompts, queries, Split(heldout, frozenset(), frozenset(q.qid for q in queries))
+    )
 
 
 @pytest.fixture
@@ -67,8 +85,9 @@ def golden(loop_db: Database) -> GoldenSet:
     return tag_golden(load_corpus_from_db(loop_db))
 
 
-def cast_votes(db: Database, settings: Settings, n_requests: int, seed: int = 0,
-               start: datetime = T0) -> int:
+def cast_votes(
+    db: Database, settings: Settings, n_requests: int, seed: int = 0, start: datetime = T0
+) -> int:
     """Users ask genre queries; 👍 results of that genre, 👎 the others. Returns votes cast."""
     rng = random.Random(seed)
     pool = ModelPool(db, settings.cache_dir)
@@ -80,8 +99,9 @@ def cast_votes(db: Database, settings: Settings, n_requests: int, seed: int = 0,
     for i in range(n_requests):
         genre = rng.choice(genres)
         now = start + timedelta(minutes=i)
-        served = service.serve(f"user{i % 7}", f"{genre.lower()} story", count=3,
-                               source="test", now=now)
+        served = service.serve(
+            f"user{i % 7}", f"{genre.lower()} story", count=3, source="test", now=now
+        )
         for result in served.results:
             message_id = f"m{served.request_id}-{result.rank}"
             service.attach_message(result.result_id, message_id, "c1")

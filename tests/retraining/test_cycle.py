@@ -28,13 +28,22 @@ def clock_at(t):  # type: ignore[no-untyped-def]
     return lambda: t
 
 
-def test_cycle_below_minimum_does_nothing_and_says_why(loop_db: Database,
-                                                       loop_settings: Settings, golden) -> None:  # type: ignore[no-untyped-def]
+def test_cycle_below_minimum_does_nothing_and_says_why(
+    loop_db: Database, loop_settings: Settings, golden
+) -> None:  # type: ignore[no-untyped-def]
     cast_votes(loop_db, loop_settings, n_requests=2)  # 6 votes < 10
-    report = RetrainingCycle(loop_db, loop_settings, clock=clock_at(T0 + timedelta(1)),
-                             in_process=True, train_config=TINY_TRAINING, golden=golden).run()
+    report = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(1)),
+        in_process=True,
+        train_config=TINY_TRAINING,
+        golden=golden,
+    ).run()
     assert report.status == "skipped"
-    assert "only 6 new vote(s)" in report.reason and "PROMPTBOT_RETRAIN_MIN_VOTES=10" in report.reason
+    assert (
+        "only 6 new vote(s)" in report.reason and "PROMPTBOT_RETRAIN_MIN_VOTES=10" in report.reason
+    )
     with loop_db.session() as s:
         run = s.get(TrainingRun, report.run_id)
         assert run.status == "skipped" and run.reason == report.reason
@@ -42,11 +51,18 @@ def test_cycle_below_minimum_does_nothing_and_says_why(loop_db: Database,
         assert get_champion(s).id == "base"
 
 
-def test_full_cycle_registers_a_candidate_with_lineage(loop_db: Database, loop_settings: Settings,
-                                                       golden) -> None:  # type: ignore[no-untyped-def]
+def test_full_cycle_registers_a_candidate_with_lineage(
+    loop_db: Database, loop_settings: Settings, golden
+) -> None:  # type: ignore[no-untyped-def]
     votes = cast_votes(loop_db, loop_settings, n_requests=30)
-    report = RetrainingCycle(loop_db, loop_settings, clock=clock_at(T0 + timedelta(1)),
-                             in_process=True, train_config=TINY_TRAINING, golden=golden).run()
+    report = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(1)),
+        in_process=True,
+        train_config=TINY_TRAINING,
+        golden=golden,
+    ).run()
     assert report.status in ("candidate", "rejected"), report.reason
     assert report.counts["new_votes"] == votes
     assert report.counts["vote_pairs"] > 0 and report.counts["replay_pairs"] >= 40
@@ -65,13 +81,20 @@ def test_full_cycle_registers_a_candidate_with_lineage(loop_db: Database, loop_s
         experiments = list(s.scalars(select(Experiment)))
         assert (len(experiments) == 1) == (report.status == "candidate")
     # the votes are now consumed: the next cycle has nothing new
-    again = RetrainingCycle(loop_db, loop_settings, clock=clock_at(T0 + timedelta(2)),
-                            in_process=True, train_config=TINY_TRAINING, golden=golden).run()
+    again = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(2)),
+        in_process=True,
+        train_config=TINY_TRAINING,
+        golden=golden,
+    ).run()
     assert again.status == "skipped"
 
 
-def test_gate_rejects_a_deliberately_worse_candidate(loop_db: Database, loop_settings: Settings,
-                                                     golden, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_gate_rejects_a_deliberately_worse_candidate(
+    loop_db: Database, loop_settings: Settings, golden, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     worse_dir = tmp_path / "worse"
     make_degraded_copy(base_model_path(), worse_dir, seed=1, degrade=True)
     base = ModelRef("base", base_model_path())
@@ -79,9 +102,13 @@ def test_gate_rejects_a_deliberately_worse_candidate(loop_db: Database, loop_set
     cache = loop_settings.cache_dir
     prompts = load_corpus_from_db(loop_db)
     judgments = [VoteJudgment(q.query, pid, 1) for q in golden.queries for pid in q.relevant]
-    decision = gate(evaluate_model(base, golden, cache), evaluate_model(worse, golden, cache),
-                    vote_slice_metrics(base, prompts, judgments, cache),
-                    vote_slice_metrics(worse, prompts, judgments, cache), tolerance=0.01)
+    decision = gate(
+        evaluate_model(base, golden, cache),
+        evaluate_model(worse, golden, cache),
+        vote_slice_metrics(base, prompts, judgments, cache),
+        vote_slice_metrics(worse, prompts, judgments, cache),
+        tolerance=0.01,
+    )
     assert not decision.passed
     assert "fell by" in decision.reason
     golden_test = decision.details["golden_test"]
@@ -96,9 +123,14 @@ def test_killed_training_leaves_champion_database_and_lease_intact(
     def kill_when_started(process) -> None:  # type: ignore[no-untyped-def]
         process.kill()  # SIGKILL, mid-way
 
-    report = RetrainingCycle(loop_db, loop_settings, clock=clock_at(T0 + timedelta(1)),
-                             train_config=TINY_TRAINING, golden=golden,
-                             on_train_process=kill_when_started).run()
+    report = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(1)),
+        train_config=TINY_TRAINING,
+        golden=golden,
+        on_train_process=kill_when_started,
+    ).run()
     assert report.status == "failed" and "exited with -9" in report.reason
     with loop_db.session() as s:
         assert get_champion(s).id == "base"
@@ -107,8 +139,14 @@ def test_killed_training_leaves_champion_database_and_lease_intact(
         assert run.status == "failed" and run.finished_at is not None
     assert not list(loop_settings.models_dir.glob("v*"))
     # and the next cycle can run
-    again = RetrainingCycle(loop_db, loop_settings, clock=clock_at(T0 + timedelta(2)),
-                            in_process=True, train_config=TINY_TRAINING, golden=golden).run()
+    again = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(2)),
+        in_process=True,
+        train_config=TINY_TRAINING,
+        golden=golden,
+    ).run()
     assert again.status in ("candidate", "rejected")
 
 
@@ -122,11 +160,23 @@ def test_a_dead_holders_lease_expires_and_its_run_is_marked_abandoned(
         assert try_acquire_lease(s, "retrain", "dead-worker", timedelta(hours=1), T0)
         s.add(TrainingRun(status="running", trigger="schedule", started_at=T0))
     (loop_settings.models_dir / ".v9.tmp123").mkdir(parents=True)
-    blocked = RetrainingCycle(loop_db, loop_settings, clock=clock_at(T0 + timedelta(minutes=30)),
-                              in_process=True, train_config=TINY_TRAINING, golden=golden).run()
+    blocked = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(minutes=30)),
+        in_process=True,
+        train_config=TINY_TRAINING,
+        golden=golden,
+    ).run()
     assert blocked.status == "skipped" and "dead-worker" in blocked.reason
-    later = RetrainingCycle(loop_db, loop_settings, clock=clock_at(T0 + timedelta(hours=2)),
-                            in_process=True, train_config=TINY_TRAINING, golden=golden).run()
+    later = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(hours=2)),
+        in_process=True,
+        train_config=TINY_TRAINING,
+        golden=golden,
+    ).run()
     assert later.status in ("candidate", "rejected")
     with loop_db.session() as s:
         statuses = [r.status for r in s.scalars(select(TrainingRun).order_by(TrainingRun.id))]
@@ -134,16 +184,24 @@ def test_a_dead_holders_lease_expires_and_its_run_is_marked_abandoned(
     assert not (loop_settings.models_dir / ".v9.tmp123").exists()
 
 
-def test_two_workers_started_together_run_one_cycle(loop_db: Database, loop_settings: Settings,
-                                                    golden) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_started_together_run_one_cycle(
+    loop_db: Database, loop_settings: Settings, golden
+) -> None:  # type: ignore[no-untyped-def]
     cast_votes(loop_db, loop_settings, n_requests=30)
     barrier = threading.Barrier(2)
     reports = []
 
     def worker(name: str) -> None:
         db = Database(loop_settings.sqlalchemy_url)
-        cycle = RetrainingCycle(db, loop_settings, clock=clock_at(T0 + timedelta(1)), holder=name,
-                                in_process=True, train_config=TINY_TRAINING, golden=golden)
+        cycle = RetrainingCycle(
+            db,
+            loop_settings,
+            clock=clock_at(T0 + timedelta(1)),
+            holder=name,
+            in_process=True,
+            train_config=TINY_TRAINING,
+            golden=golden,
+        )
         barrier.wait()
         reports.append(cycle.run())
         db.dispose()

@@ -60,8 +60,9 @@ def test_equal_arms_do_not_decide() -> None:
 
 
 def test_always_valid_p_value_never_increases() -> None:
-    v = decide(ArmCounts(300, 200), ArmCounts(300, 200), T0, T0 + timedelta(days=2), RULE,
-               previous_p=0.2)
+    v = decide(
+        ArmCounts(300, 200), ArmCounts(300, 200), T0, T0 + timedelta(days=2), RULE, previous_p=0.2
+    )
     assert v.stats["p_value"] == 0.2
 
 
@@ -76,8 +77,14 @@ def test_repeated_peeking_at_aa_rarely_promotes() -> None:
         b = rng.random(2000) < 0.6
         p = 1.0
         for n in range(100, 2001, 50):
-            v = decide(ArmCounts(int(a[:n].sum()), n - int(a[:n].sum())),
-                       ArmCounts(int(b[:n].sum()), n - int(b[:n].sum())), T0, T0, RULE, p)
+            v = decide(
+                ArmCounts(int(a[:n].sum()), n - int(a[:n].sum())),
+                ArmCounts(int(b[:n].sum()), n - int(b[:n].sum())),
+                T0,
+                T0,
+                RULE,
+                p,
+            )
             p = v.stats["p_value"]
             if v.decision:
                 false_decisions += 1

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retraining.scheduler import CYCLE_JOB, EXPERIMENT_JOB, JOB_DEFAULTS, build_scheduler, ensure_jobs
+from retraining.scheduler import (
+    CYCLE_JOB,
+    EXPERIMENT_JOB,
+    JOB_DEFAULTS,
+    build_scheduler,
+    ensure_jobs,
+)
 from storage.settings import Settings
 
 
@@ -21,7 +27,10 @@ def test_jobs_survive_a_restart_with_their_next_run_time(db_url: str, tmp_path: 
     job = first.get_job(CYCLE_JOB)
     next_run = job.next_run_time
     assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (
-        JOB_DEFAULTS["coalesce"], JOB_DEFAULTS["max_instances"], JOB_DEFAULTS["misfire_grace_time"])
+        JOB_DEFAULTS["coalesce"],
+        JOB_DEFAULTS["max_instances"],
+        JOB_DEFAULTS["misfire_grace_time"],
+    )
     assert next_run.weekday() == 0 and next_run.hour == 4
     first.shutdown(wait=False)
 

@@ -19,11 +19,13 @@ PROMPTS = [
 _ids = iter(range(1, 10_000))
 
 
-def vote(query: str, prompt: str, value: int, user: str = "u1", at: datetime = T0,
-         removed: bool = False) -> VoteView:
+def vote(
+    query: str, prompt: str, value: int, user: str = "u1", at: datetime = T0, removed: bool = False
+) -> VoteView:
     vid = next(_ids)
-    return VoteView(vid, f"m{vid}", user, value, removed, prompt, query, 1, "base", None, None,
-                    at, at)
+    return VoteView(
+        vid, f"m{vid}", user, value, removed, prompt, query, 1, "base", None, None, at, at
+    )
 
 
 def build(votes, cap: int = 50, heldout: float = 0.0):  # type: ignore[no-untyped-def]
@@ -34,7 +36,8 @@ def build(votes, cap: int = 50, heldout: float = 0.0):  # type: ignore[no-untype
 def test_thumbs_up_is_a_positive_pair() -> None:
     out = build([vote("dragon story", "p1", 1)])
     assert [(p.anchor, p.positive_id, p.negative_id) for p in out.train_pairs] == [
-        ("dragon story", "p1", None)]
+        ("dragon story", "p1", None)
+    ]
 
 
 def test_thumbs_down_becomes_negative_of_a_triple_with_a_voted_positive() -> None:
@@ -45,7 +48,8 @@ def test_thumbs_down_becomes_negative_of_a_triple_with_a_voted_positive() -> Non
 def test_thumbs_down_alone_uses_a_tag_positive_or_is_dropped() -> None:
     tagged = build([vote("horror", "p3", -1)])
     assert [(p.positive_id, p.negative_id, p.source) for p in tagged.train_pairs] == [
-        ("p2", "p3", "vote_negative_tag_positive")]
+        ("p2", "p3", "vote_negative_tag_positive")
+    ]
     untagged = build([vote("zzz qqq", "p3", -1)])
     assert untagged.train_pairs == []
     assert untagged.counts["negatives_without_positive"] == 1
@@ -58,8 +62,12 @@ def test_no_reaction_is_not_a_negative() -> None:
 
 
 def test_conflicting_votes_majority_and_ties_dropped() -> None:
-    assert majority([vote("q", "p1", 1, "a"), vote("q", "p1", 1, "b"), vote("q", "p1", -1, "c")]
-                    )[0].value == 1
+    assert (
+        majority([vote("q", "p1", 1, "a"), vote("q", "p1", 1, "b"), vote("q", "p1", -1, "c")])[
+            0
+        ].value
+        == 1
+    )
     out = build([vote("dragon story", "p1", 1, "a"), vote("dragon story", "p1", -1, "b")])
     assert out.train_pairs == [] and out.counts["conflict_ties_dropped"] == 1
 

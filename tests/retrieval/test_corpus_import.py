@@ -18,11 +18,14 @@ def write(path: Path, rows: list[object]) -> Path:
 
 
 def test_import_maps_synonyms_and_updates_by_id(db: Database, tmp_path: Path) -> None:
-    first = write(tmp_path / "a.jsonl", [
-        {"id": "a", "text": "Dragons.", "genres": ["sci-fi", "Spooky"], "themes": ["payback"]},
-        {"id": "b", "text": "Ghosts.", "genres": ["Quilting"]},
-        "{broken",
-    ])
+    first = write(
+        tmp_path / "a.jsonl",
+        [
+            {"id": "a", "text": "Dragons.", "genres": ["sci-fi", "Spooky"], "themes": ["payback"]},
+            {"id": "b", "text": "Ghosts.", "genres": ["Quilting"]},
+            "{broken",
+        ],
+    )
     report = corpus.import_prompt_file(db, first)
     assert (report.counts.added, len(report.errors), report.ok) == (2, 1, False)
     with db.session() as s:

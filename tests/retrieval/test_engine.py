@@ -38,10 +38,14 @@ def test_genre_filter_narrows_results(engine: SearchEngine) -> None:
     assert engine.search("dragons", 5, genre="No Such Genre") == []
 
 
-def test_approximate_index_above_threshold_agrees_with_exact(prompts, model_cache_dir: Path,  # type: ignore[no-untyped-def]
-                                                             engine: SearchEngine) -> None:
-    approx = SearchEngine.build(resolve_model("base", None), prompts, model_cache_dir,
-                                approximate_above=100)
+def test_approximate_index_above_threshold_agrees_with_exact(
+    prompts,
+    model_cache_dir: Path,  # type: ignore[no-untyped-def]
+    engine: SearchEngine,
+) -> None:
+    approx = SearchEngine.build(
+        resolve_model("base", None), prompts, model_cache_dir, approximate_above=100
+    )
     assert isinstance(approx.index, HnswIndex)
     queries = ["haunted lighthouse", "time loop romance", "write about my grandmother"]
     exact_ids = [[h.prompt_id for h in r] for r in engine.search_many(queries, 10)]
@@ -56,8 +60,11 @@ def test_hybrid_fuses_bm25_and_dense(prompts, model_cache_dir: Path) -> None:  #
     assert len(hits) == 5 and len({h.prompt_id for h in hits}) == 5
 
 
-def test_cache_reencodes_only_changed_prompts(prompts, model_cache_dir: Path,  # type: ignore[no-untyped-def]
-                                              tmp_path: Path) -> None:
+def test_cache_reencodes_only_changed_prompts(
+    prompts,
+    model_cache_dir: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     encoder = load_encoder(resolve_model("base", None), "onnx", model_cache_dir)
     small = prompts[:30]
     cache_file = tmp_path / "emb.npz"
@@ -65,8 +72,11 @@ def test_cache_reencodes_only_changed_prompts(prompts, model_cache_dir: Path,  #
     first = embed_corpus(encoder, small, cache_file, stats=first_stats)
     assert (first_stats.encoded, first_stats.reused) == (30, 0)
     changed = list(small)
-    changed[4] = replace(changed[4], text="A completely different prompt about submarines.",
-                         content_hash="changed-hash")
+    changed[4] = replace(
+        changed[4],
+        text="A completely different prompt about submarines.",
+        content_hash="changed-hash",
+    )
     stats = EmbeddingStats()
     second = embed_corpus(encoder, changed, cache_file, stats=stats)
     assert (stats.encoded, stats.reused) == (1, 29)

@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from retrieval.metrics import aggregate, ndcg_at, precision_at, query_metrics, recall_at, reciprocal_rank
+from retrieval.metrics import (
+    aggregate,
+    ndcg_at,
+    precision_at,
+    query_metrics,
+    recall_at,
+    reciprocal_rank,
+)
 
 REL = {"a": 2, "b": 1, "c": 1}
 
@@ -47,7 +54,9 @@ def test_query_with_no_relevant_item_is_left_out() -> None:
     assert query_metrics(["a", "b"], {"a": 0}) is None
     with pytest.raises(ValueError):
         ndcg_at(["a"], {}, 5)
-    summary = aggregate({"q1": ["a"], "q2": ["a"]}, {"q1": {"a": 1}, "q2": {}}, {"q1": "s", "q2": "s"})
+    summary = aggregate(
+        {"q1": ["a"], "q2": ["a"]}, {"q1": {"a": 1}, "q2": {}}, {"q1": "s", "q2": "s"}
+    )
     assert summary["all"]["n"] == 1 and summary["all"]["P@1"] == 1.0
     assert summary["s"]["n"] == 1
 

@@ -12,8 +12,18 @@ from storage.database import Database, SchemaNotMigratedError
 from storage.models import Base
 
 EXPECTED_TABLES = {
-    "prompts", "model_versions", "champion_changes", "training_datasets", "training_pairs",
-    "requests", "results", "votes", "training_runs", "experiments", "audit_log", "leases",
+    "prompts",
+    "model_versions",
+    "champion_changes",
+    "training_datasets",
+    "training_pairs",
+    "requests",
+    "results",
+    "votes",
+    "training_runs",
+    "experiments",
+    "audit_log",
+    "leases",
     "apscheduler_jobs",
 }
 

@@ -18,12 +18,15 @@ def good(i: int, **extra: object) -> bytes:
 
 
 def test_valid_file_with_optional_fields(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "p.jsonl", [
-        good(1, title="One", genres=["Fantasy"], themes=["Grief", "Hope"]),
-        good(2),
-        b"",
-        json.dumps({"id": 3, "text": "  spaced   out\ntext ", "genres": "Horror"}).encode(),
-    ])
+    path = write_lines(
+        tmp_path / "p.jsonl",
+        [
+            good(1, title="One", genres=["Fantasy"], themes=["Grief", "Hope"]),
+            good(2),
+            b"",
+            json.dumps({"id": 3, "text": "  spaced   out\ntext ", "genres": "Horror"}).encode(),
+        ],
+    )
     result = read_prompt_file(path)
     assert result.errors == []
     assert [r.id for r in result.records] == ["g1", "g2", "3"]
@@ -33,17 +36,20 @@ def test_valid_file_with_optional_fields(tmp_path: Path) -> None:
 
 
 def test_bad_lines_are_reported_by_number_and_skipped(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "p.jsonl", [
-        good(1),
-        b'{"id": "x", "text": "unterminated',
-        json.dumps({"id": "m", "title": "no text"}).encode(),
-        good(1),  # duplicate id
-        b"A" * (10 * 1024 * 1024),  # a 10 MB line
-        b'{"id": "bin", "text": "caf\xe9 au lait"}',  # Latin-1, not UTF-8
-        json.dumps({"id": "t", "text": "ok", "themes": [1, 2]}).encode(),
-        b"[1, 2]",
-        good(2),
-    ])
+    path = write_lines(
+        tmp_path / "p.jsonl",
+        [
+            good(1),
+            b'{"id": "x", "text": "unterminated',
+            json.dumps({"id": "m", "title": "no text"}).encode(),
+            good(1),  # duplicate id
+            b"A" * (10 * 1024 * 1024),  # a 10 MB line
+            b'{"id": "bin", "text": "caf\xe9 au lait"}',  # Latin-1, not UTF-8
+            json.dumps({"id": "t", "text": "ok", "themes": [1, 2]}).encode(),
+            b"[1, 2]",
+            good(2),
+        ],
+    )
     result = read_prompt_file(path)
     assert [r.id for r in result.records] == ["g1", "g2"]
     messages = {e.line: e.message for e in result.errors}

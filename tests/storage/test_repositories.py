@@ -17,8 +17,13 @@ T0 = datetime(2026, 1, 1, 12, 0, 0)
 
 def add_prompts(db: Database, n: int = 3) -> None:
     records = [
-        PromptRecord(id=f"p{i}", text=f"prompt text {i}", title=f"T{i}", genres=["Fantasy"],
-                     themes=["Grief", "Hope"] if i % 2 else ["Hope"])
+        PromptRecord(
+            id=f"p{i}",
+            text=f"prompt text {i}",
+            title=f"T{i}",
+            genres=["Fantasy"],
+            themes=["Grief", "Hope"] if i % 2 else ["Hope"],
+        )
         for i in range(n)
     ]
     with db.session() as s:
@@ -28,18 +33,26 @@ def add_prompts(db: Database, n: int = 3) -> None:
 def add_versions(db: Database) -> None:
     with db.session() as s:
         model_versions.register_version(s, "base", "/models/base", ModelStatus.BASE, T0)
-        model_versions.register_version(s, "v1", "/models/v1", ModelStatus.CANDIDATE,
-                                        T0 + timedelta(1), parent_id="base")
-        model_versions.register_version(s, "v2", "/models/v2", ModelStatus.CANDIDATE,
-                                        T0 + timedelta(2), parent_id="v1")
+        model_versions.register_version(
+            s, "v1", "/models/v1", ModelStatus.CANDIDATE, T0 + timedelta(1), parent_id="base"
+        )
+        model_versions.register_version(
+            s, "v2", "/models/v2", ModelStatus.CANDIDATE, T0 + timedelta(2), parent_id="v1"
+        )
 
 
 def shown(db: Database, message_ids: list[str]) -> int:
     with db.session() as s:
         req = requests.record_request(
-            s, user_id="42", raw_query="Fantasy!", normalized_query="fantasy",
-            model_version_id="base", now=T0,
-            results=[requests.ShownResult(f"p{i}", 0.9 - i / 10, "base") for i in range(len(message_ids))],
+            s,
+            user_id="42",
+            raw_query="Fantasy!",
+            normalized_query="fantasy",
+            model_version_id="base",
+            now=T0,
+            results=[
+                requests.ShownResult(f"p{i}", 0.9 - i / 10, "base") for i in range(len(message_ids))
+            ],
         )
         for result, mid in zip(req.results, message_ids, strict=True):
             requests.attach_message(s, result.id, mid, channel_id="7")
@@ -56,9 +69,16 @@ def test_prompt_upsert_round_trip_and_fingerprint(db: Database) -> None:
         assert genres == {"Fantasy": 3} and themes["Hope"] == 3
     with db.session() as s:
         counts = prompts.upsert_prompts(
-            s, [PromptRecord(id="p1", text="changed"), PromptRecord(id="p0", text="prompt text 0",
-                title="T0", genres=["Fantasy"], themes=["Hope"]), PromptRecord(id="p9", text="new")],
-            source="test", now=T0 + timedelta(1),
+            s,
+            [
+                PromptRecord(id="p1", text="changed"),
+                PromptRecord(
+                    id="p0", text="prompt text 0", title="T0", genres=["Fantasy"], themes=["Hope"]
+                ),
+                PromptRecord(id="p9", text="new"),
+            ],
+            source="test",
+            now=T0 + timedelta(1),
         )
     assert (counts.added, counts.updated, counts.unchanged) == (1, 1, 1)
     with db.session() as s:
@@ -83,7 +103,12 @@ def test_champion_moves_and_rollback_walks_back(db: Database) -> None:
         model_versions.set_champion(s, "base", "bob", "rollback", T0 + timedelta(4))
         assert model_versions.get_version(s, "base").status == "champion"
         assert [c.action for c in model_versions.champion_history(s)] == [
-            "init", "promote", "promote", "rollback", "rollback"]
+            "init",
+            "promote",
+            "promote",
+            "rollback",
+            "rollback",
+        ]
         assert model_versions.resolve_version(s, "champion").id == "base"
         assert model_versions.next_version_id(s) == "v3"
         with pytest.raises(model_versions.UnknownModelVersionError, match="known: base, v1, v2"):
@@ -132,8 +157,15 @@ def test_vote_record_change_remove(db: Database) -> None:
         assert votes.record_vote(s, "unknown", "u1", 1, T0) == votes.VoteOutcome.NOT_A_RESULT
         assert votes.list_votes(s) == []
         (view,) = votes.list_votes(s, include_removed=True)
-        assert (view.message_id, view.user_id, view.value, view.prompt_id, view.query,
-                view.model_version, view.removed) == ("m1", "u1", -1, "p0", "fantasy", "base", True)
+        assert (
+            view.message_id,
+            view.user_id,
+            view.value,
+            view.prompt_id,
+            view.query,
+            view.model_version,
+            view.removed,
+        ) == ("m1", "u1", -1, "p0", "fantasy", "base", True)
 
 
 def test_one_vote_per_user_per_result_and_foreign_keys(db: Database) -> None:
@@ -154,10 +186,14 @@ def test_lease_is_exclusive_until_it_expires(db: Database) -> None:
     with db.session() as s:
         assert leases.try_acquire_lease(s, "retrain", "worker-a", ttl, T0)
     with db.session() as s:
-        assert not leases.try_acquire_lease(s, "retrain", "worker-b", ttl, T0 + timedelta(minutes=5))
+        assert not leases.try_acquire_lease(
+            s, "retrain", "worker-b", ttl, T0 + timedelta(minutes=5)
+        )
         assert leases.renew_lease(s, "retrain", "worker-a", ttl, T0 + timedelta(minutes=5))
     with db.session() as s:
-        assert not leases.try_acquire_lease(s, "retrain", "worker-b", ttl, T0 + timedelta(minutes=14))
+        assert not leases.try_acquire_lease(
+            s, "retrain", "worker-b", ttl, T0 + timedelta(minutes=14)
+        )
         assert leases.try_acquire_lease(s, "retrain", "worker-b", ttl, T0 + timedelta(minutes=16))
         assert leases.current_lease(s, "retrain").holder == "worker-b"
         leases.release_lease(s, "retrain", "worker-b")
@@ -171,4 +207,8 @@ def test_audit_round_trip(db: Database) -> None:
     with db.session() as s:
         (entry,) = audit.recent_audit(s)
         assert (entry.actor, entry.action, entry.target, entry.details) == (
-            "alice#1", "promote", "v1", {"from": "base"})
+            "alice#1",
+            "promote",
+            "v1",
+            {"from": "base"},
+        )

@@ -26,8 +26,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def small_corpus(tmp_path: Path) -> Path:
     path = tmp_path / "small.jsonl"
     rows = [
-        {"id": "d1", "title": "Hoard", "text": "A dragon counts its gold.", "genres": ["fantasy"],
-         "themes": ["greed"]},
+        {
+            "id": "d1",
+            "title": "Hoard",
+            "text": "A dragon counts its gold.",
+            "genres": ["fantasy"],
+            "themes": ["greed"],
+        },
         {"id": "g1", "title": "Knock", "text": "The ghost keeps knocking.", "genres": ["horror"]},
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -39,7 +44,9 @@ def dump(url: str) -> dict[str, list[tuple]]:
     meta = MetaData()
     meta.reflect(db.engine)
     with db.engine.connect() as connection:
-        rows = {t.name: sorted(map(tuple, connection.execute(select(t)))) for t in meta.sorted_tables}
+        rows = {
+            t.name: sorted(map(tuple, connection.execute(select(t)))) for t in meta.sorted_tables
+        }
     db.dispose()
     return rows
 
@@ -64,8 +71,9 @@ def test_commands_refuse_an_unmigrated_database(home: Path, small_corpus: Path) 
     assert "Traceback" not in result.output
 
 
-def test_import_reports_bad_lines_and_exits_non_zero(home: Path, small_corpus: Path,
-                                                     tmp_path: Path) -> None:
+def test_import_reports_bad_lines_and_exits_non_zero(
+    home: Path, small_corpus: Path, tmp_path: Path
+) -> None:
     assert runner.invoke(app, ["init", "--corpus", str(small_corpus)]).exit_code == 0
     extra = tmp_path / "extra.jsonl"
     extra.write_text('{"id": "n1", "text": "A new one."}\n{"id": "n2"}\n')

@@ -69,12 +69,28 @@ def test_unknown_version_gets_a_clear_message(cli_db: Database) -> None:
 
 def test_votes_list_json(cli_db: Database) -> None:
     with cli_db.session() as s:
-        req = record_request(s, user_id="42", raw_query="Dragons!", normalized_query="dragons",
-                             model_version_id="base", now=T0,
-                             results=[ShownResult("d1", 0.8, "base")])
+        req = record_request(
+            s,
+            user_id="42",
+            raw_query="Dragons!",
+            normalized_query="dragons",
+            model_version_id="base",
+            now=T0,
+            results=[ShownResult("d1", 0.8, "base")],
+        )
         attach_message(s, req.results[0].id, "555", "7")
         record_vote(s, "555", "42", 1, T0)
     rows = json.loads(runner.invoke(app, ["votes", "list", "--json"]).output)
-    assert rows == [{"message_id": "555", "user_id": "42", "value": 1, "prompt_id": "d1",
-                     "query": "dragons", "model_version": "base", "rank": 1, "arm": None,
-                     "changed_at": "2026-01-01T00:00:00"}]
+    assert rows == [
+        {
+            "message_id": "555",
+            "user_id": "42",
+            "value": 1,
+            "prompt_id": "d1",
+            "query": "dragons",
+            "model_version": "base",
+            "rank": 1,
+            "arm": None,
+            "changed_at": "2026-01-01T00:00:00",
+        }
+    ]

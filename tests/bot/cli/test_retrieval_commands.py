@@ -12,18 +12,26 @@ from bot.cli import app
 
 runner = CliRunner()
 PROMPTS = [
-    {"id": "sea", "title": "Tide", "text": "A sailor returns after forty years at sea.",
-     "genres": ["Adventure"]},
+    {
+        "id": "sea",
+        "title": "Tide",
+        "text": "A sailor returns after forty years at sea.",
+        "genres": ["Adventure"],
+    },
     {"id": "drake", "title": "Hoard", "text": "An old dragon counts the gold in its cave."},
     {"id": "loop", "title": "Again", "text": "She relives the same Tuesday until she forgives."},
 ]
-QUERIES = [{"qid": "a", "query": "dragon gold", "relevant": {"drake": 2}},
-           {"qid": "b", "query": "groundhog day", "slice": "synonym", "relevant": {"loop": 2}},
-           {"qid": "c", "query": "ocean voyage", "extra": "ignored"}]
+QUERIES = [
+    {"qid": "a", "query": "dragon gold", "relevant": {"drake": 2}},
+    {"qid": "b", "query": "groundhog day", "slice": "synonym", "relevant": {"loop": 2}},
+    {"qid": "c", "query": "ocean voyage", "extra": "ignored"},
+]
 
 
 @pytest.fixture
-def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache_dir: Path) -> tuple[Path, Path]:
+def files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache_dir: Path
+) -> tuple[Path, Path]:
     monkeypatch.setenv("PROMPTBOT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PROMPTBOT_CACHE_HOME", str(model_cache_dir))
     prompts, queries = tmp_path / "p.jsonl", tmp_path / "q.jsonl"
@@ -35,8 +43,22 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache_dir: Path
 def test_rank_round_trips_for_an_external_file(files: tuple[Path, Path], tmp_path: Path) -> None:
     prompts, queries = files
     out = tmp_path / "ranked.json"
-    result = runner.invoke(app, ["rank", "--prompts", str(prompts), "--queries", str(queries),
-                                 "--model", "base", "--top-k", "2", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "rank",
+            "--prompts",
+            str(prompts),
+            "--queries",
+            str(queries),
+            "--model",
+            "base",
+            "--top-k",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     ranked = json.loads(out.read_text())
     assert set(ranked) == {"a", "b", "c"}
@@ -47,8 +69,20 @@ def test_rank_round_trips_for_an_external_file(files: tuple[Path, Path], tmp_pat
 def test_evaluate_custom_set_writes_report(files: tuple[Path, Path], tmp_path: Path) -> None:
     prompts, queries = files
     out = tmp_path / "eval"
-    result = runner.invoke(app, ["evaluate", "-m", "base", "--prompts", str(prompts),
-                                 "--queries", str(queries), "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "-m",
+            "base",
+            "--prompts",
+            str(prompts),
+            "--queries",
+            str(queries),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["custom set"]["base"]["all"]["n"] == 2  # query c has no judgments
@@ -61,8 +95,20 @@ def test_rank_rejects_a_broken_prompt_file(files: tuple[Path, Path], tmp_path: P
     _, queries = files
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "x"}\n')
-    result = runner.invoke(app, ["rank", "--prompts", str(broken), "--queries", str(queries),
-                                 "--model", "base", "--out", str(tmp_path / "r.json")])
+    result = runner.invoke(
+        app,
+        [
+            "rank",
+            "--prompts",
+            str(broken),
+            "--queries",
+            str(queries),
+            "--model",
+            "base",
+            "--out",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 1 and "missing 'text'" in result.output
 
 
