@@ -2,9 +2,9 @@
 
 - Golden set (``data/eval`` test split): the candidate's NDCG@5 may not fall more than
   ``tolerance`` below the champion's, on the whole corpus or on held-out prompts.
-- Vote slice (votes on queries held out of training): the candidate's NDCG@5 of 👍-voted
-  prompts must be higher than the champion's. With no held-out votes, it must instead beat
-  the champion on the golden test split.
+- Vote slice (votes on queries held out of training): the candidate must agree with more
+  held-out votes than the champion (see :func:`vote_slice_metrics`). With no held-out votes,
+  it must instead beat the champion on the golden test split.
 """
 
 from __future__ import annotations
@@ -28,17 +28,32 @@ def vote_slice_metrics(
     judgments: Sequence[VoteJudgment],
     cache_dir: Path,
 ) -> dict[str, float]:
+    """How well a model agrees with held-out votes.
+
+    ``agreement``: the share of held-out judgments the model's ranking agrees with — a 👍
+    prompt ranks in its top 10 for that query, a 👎 prompt stays out of its top 3 (where
+    users actually look). ``NDCG@5`` of the 👍 prompts is added when there are any.
+    """
+    if not judgments:
+        return {"n": 0.0}
+    engine = SearchEngine.build(model, prompts, cache_dir)
+    queries = sorted({j.query for j in judgments})
+    ranked = engine.search_many(queries, 10)
+    rankings = {q: [h.prompt_id for h in hits] for q, hits in zip(queries, ranked, strict=True)}
+    agree = [
+        (j.prompt_id in rankings[j.query][:10])
+        if j.value > 0
+        else (j.prompt_id not in rankings[j.query][:3])
+        for j in judgments
+    ]
+    out = {"n": float(len(judgments)), "agreement": sum(agree) / len(agree)}
     relevant: dict[str, dict[str, int]] = {}
     for j in judgments:
         if j.value > 0:
             relevant.setdefault(j.query, {})[j.prompt_id] = 1
-    if not relevant:
-        return {"n": 0.0}
-    engine = SearchEngine.build(model, prompts, cache_dir)
-    queries = sorted(relevant)
-    ranked = engine.search_many(queries, 10)
-    rankings = {q: [h.prompt_id for h in hits] for q, hits in zip(queries, ranked, strict=True)}
-    return aggregate(rankings, relevant)["all"]
+    if relevant:
+        out["NDCG@5"] = aggregate(rankings, relevant)["all"]["NDCG@5"]
+    return out
 
 
 @dataclass
@@ -58,8 +73,8 @@ def gate(
     details = {
         "golden_test": [_maybe(champion_golden, "test"), _maybe(candidate_golden, "test")],
         "golden_heldout": [_maybe(champion_golden, "heldout"), _maybe(candidate_golden, "heldout")],
-        "vote_slice": [champion_votes.get("NDCG@5"), candidate_votes.get("NDCG@5")],
-        "vote_slice_queries": int(candidate_votes.get("n", 0)),
+        "vote_slice_agreement": [champion_votes.get("agreement"), candidate_votes.get("agreement")],
+        "vote_slice_judgments": int(candidate_votes.get("n", 0)),
         "tolerance": tolerance,
     }
     for setting in ("test", "heldout"):
@@ -75,11 +90,13 @@ def gate(
                 details,
             )
     if candidate_votes.get("n", 0) > 0:
-        gain = candidate_votes["NDCG@5"] - champion_votes["NDCG@5"]
+        gain = candidate_votes["agreement"] - champion_votes["agreement"]
         if gain <= 0:
-            return GateDecision(False, f"no gain on held-out votes ({gain:+.3f} NDCG@5)", details)
+            return GateDecision(
+                False, f"no gain on held-out votes (agreement {gain:+.3f})", details
+            )
         return GateDecision(
-            True, f"held-out votes NDCG@5 {gain:+.3f}, golden within tolerance", details
+            True, f"held-out vote agreement {gain:+.3f}, golden within tolerance", details
         )
     if "all" not in candidate_golden.get("test", {}):
         return GateDecision(False, "no held-out votes and no golden queries to judge by", details)

@@ -132,12 +132,12 @@ def write_monitoring_report(db: Database, out: Path, since: datetime | None) -> 
     charts = {
         "counts.png": lambda p: plot_counts(days, p, "requests and votes per day"),
         "thumbs_up_by_version.png": lambda p: plot_rates_and_quality(
-            days, p, "👍 rate per model version"
+            days, p, "thumbs-up rate per model version"
         ),
         "thumbs_up_by_arm.png": lambda p: plot_rates_and_quality(
             [{**d, "thumbs_up_rate": d["thumbs_up_rate_by_arm"]} for d in days],
             p,
-            "👍 rate per experiment arm",
+            "thumbs-up rate per experiment arm",
         ),
         "latency.png": lambda p: plot_latency(days, p, "/prompt latency per day"),
     }

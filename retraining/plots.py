@@ -28,7 +28,12 @@ def plot_rates_and_quality(
             if rate is not None:
                 series.setdefault(arm, []).append((row["day"], rate))
     for arm, points in sorted(series.items()):
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"👍 rate: {arm}")
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            label=f"thumbs-up rate: {arm}",
+        )
     quality = [(r["day"], r[quality_key]) for r in days if r.get(quality_key) is not None]
     if quality:
         ax.plot(

@@ -305,6 +305,7 @@ class Simulation:
             self._inject("bad", "deliberately degraded (noised weights)", degrade=True)
         elif self.cfg.aa_test:
             self._inject("aa", "A/A: identical to the champion", degrade=False)
+        self.start_version, self.start_ndcg5 = self._champion_ndcg5()
         for day in range(1, self.cfg.days + 1):
             self._simulate_requests(day)
             stats = self._day_stats(day)
@@ -322,9 +323,7 @@ class Simulation:
     def summary(self) -> dict[str, Any]:
         first, last = self.days[0], self.days[-1]
         summary: dict[str, Any] = {
-            "start_ndcg5": self._ndcg_cache.get(self.days[0]["champion_version"])
-            if self.cfg.start_model == "base"
-            else first["champion_ndcg5"],
+            "start_ndcg5": self.start_ndcg5,
             "end_ndcg5": last["champion_ndcg5"],
             "start_thumbs_up_rate": first["overall_thumbs_up_rate"],
             "end_thumbs_up_rate": last["overall_thumbs_up_rate"],
@@ -368,10 +367,6 @@ class Simulation:
         return summary
 
 
-def first_day_ndcg(sim: Simulation) -> float | None:
-    return sim.days[0]["champion_ndcg5"] if sim.days else None
-
-
 def make_degraded_copy(src: Path, dst: Path, seed: int, degrade: bool) -> None:
     """Copy a model; with ``degrade``, add noise to every weight matrix (a clearly worse model)."""
     if dst.exists():
@@ -397,5 +392,7 @@ def write_outputs(summary: dict[str, Any], days: list[dict[str, Any]], out: Path
 
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     chart = out / "thumbs_up_and_ndcg.png"
-    plot_rates_and_quality(days, chart, "simulated days: 👍 rate per arm and champion NDCG@5")
+    plot_rates_and_quality(
+        days, chart, "simulated days: thumbs-up rate per arm and champion NDCG@5"
+    )
     return [out / "summary.json", chart]

@@ -15,6 +15,8 @@
    appear in the query).
 8. Votes are split into train and a held-out vote slice by a stable hash of the normalized
    query (default 20% held out), so the gate can test on queries the candidate never saw.
+   With too few distinct queries for that to hold any out, the hash is taken over
+   (query, prompt) instead, so the gate still has a slice to judge by.
 """
 
 from __future__ import annotations
@@ -70,6 +72,22 @@ def is_heldout_query(query: str, fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def split_heldout(
+    judgments: list[VoteJudgment], fraction: float
+) -> tuple[list[VoteJudgment], list[VoteJudgment]]:
+    def key(j: VoteJudgment) -> str:
+        return j.query
+
+    if fraction > 0 and not any(is_heldout_query(j.query, fraction) for j in judgments):
+
+        def key(j: VoteJudgment) -> str:
+            return f"{j.query}\0{j.prompt_id}"
+
+    heldout = [j for j in judgments if is_heldout_query(key(j), fraction)]
+    train = [j for j in judgments if not is_heldout_query(key(j), fraction)]
+    return train, heldout
+
+
 def build_vote_pairs(
     votes: Sequence[VoteView],
     prompts: Sequence[CorpusPrompt],
@@ -88,8 +106,7 @@ def build_vote_pairs(
     known = {p.id: p for p in prompts}
     judgments = [j for j in judgments if j.prompt_id in known]
 
-    train = [j for j in judgments if not is_heldout_query(j.query, heldout_fraction)]
-    heldout = [j for j in judgments if is_heldout_query(j.query, heldout_fraction)]
+    train, heldout = split_heldout(judgments, heldout_fraction)
     positives: dict[str, list[str]] = defaultdict(list)
     negatives: dict[str, list[str]] = defaultdict(list)
     for j in train:

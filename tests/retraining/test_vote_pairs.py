@@ -98,3 +98,16 @@ def test_dataset_records_the_vote_id_range() -> None:
     votes = [vote("a b", "p1", 1), vote("c d", "p1", 1)]
     out = build(votes)
     assert (out.vote_id_min, out.vote_id_max) == (votes[0].vote_id, votes[1].vote_id)
+
+
+def test_few_distinct_queries_still_hold_some_votes_out() -> None:
+    votes = [vote("dragon story", "p1", 1, f"u{i}") for i in range(1)]
+    votes += [
+        vote("dragon story", f"p{i % 3 + 1}", 1 if i % 3 == 0 else -1, f"v{i}") for i in range(30)
+    ]
+    many = [vote("dragon story", "p1", 1, f"w{i}") for i in range(3)]
+    out = build(votes + many, heldout=0.5)
+    assert out.heldout, "with one query, the slice falls back to (query, prompt) pairs"
+    assert {(j.query, j.prompt_id) for j in out.heldout}.isdisjoint(
+        {(p.anchor, p.positive_id) for p in out.train_pairs}
+    )

@@ -1,0 +1,151 @@
+"""A short simulation end to end: every decision path, the summary keys, the bad candidate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retraining.simulator import SimConfig, Simulation, write_outputs
+from storage.settings import Settings
+from tests.retraining.conftest import TINY_TRAINING
+
+REQUIRED_KEYS = {
+    "start_ndcg5",
+    "end_ndcg5",
+    "start_thumbs_up_rate",
+    "end_thumbs_up_rate",
+    "days",
+    "decisions",
+}
+
+
+@pytest.fixture
+def sim_files(small_corpus_file: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Judged queries for the small corpus: genre words, relevant = prompts of that genre."""
+    prompts = [json.loads(x) for x in small_corpus_file.read_text().splitlines()]
+    genres = sorted({g for p in prompts for g in p["genres"]})
+    queries = [
+        {
+            "qid": f"q{i}",
+            "query": f"{genre.lower()} story",
+            "slice": "genre_topic",
+            "relevant": {p["id"]: 2 for p in prompts if genre in p["genres"]},
+        }
+        for i, genre in enumerate(genres)
+    ]
+    path = tmp_path / "queries.jsonl"
+    path.write_text("".join(json.dumps(q) + "\n" for q in queries if q["relevant"]))
+    return small_corpus_file, path
+
+
+def run(cfg: SimConfig, settings: Settings) -> dict:  # type: ignore[type-arg]
+    sim = Simulation(cfg, settings, progress=lambda _m: None)
+    summary = sim.run()
+    write_outputs(summary, sim.days, cfg.out)
+    return summary
+
+
+@pytest.fixture(scope="session")
+def weak_start_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A degraded copy of the base model: a retrained candidate should beat it."""
+    from retraining.simulator import make_degraded_copy
+    from retrieval.model_registry import base_model_path
+
+    path = tmp_path_factory.mktemp("weak") / "model"
+    make_degraded_copy(base_model_path(), path, seed=5, degrade=True)
+    return path
+
+
+def test_short_simulation_trains_gates_experiments_and_promotes(
+    sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path, weak_start_model: Path
+) -> None:
+    prompts, queries = sim_files
+    cfg = SimConfig(
+        out=tmp_path / "sim",
+        prompts=prompts,
+        queries=queries,
+        days=4,
+        users=30,
+        queries_per_day=80,
+        seed=1,
+        cycle_every=2,
+        train_config=TINY_TRAINING,
+        start_model=str(weak_start_model),
+        min_votes=30,
+        experiment_min_votes=20,
+        experiment_max_days=1.5,
+        replay_min_pairs=40,
+    )
+    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir))
+    assert set(summary) >= REQUIRED_KEYS
+    assert [d["day"] for d in summary["days"]] == [1, 2, 3, 4]
+    day = summary["days"][0]
+    assert {
+        "day",
+        "requests",
+        "votes",
+        "thumbs_up_rate",
+        "champion_version",
+        "champion_ndcg5",
+    } <= set(day)
+    assert day["requests"] == 80 and day["votes"] > 0
+    assert sum(d["cycles"] for d in summary["days"]) == 2
+    stages = {(d["stage"], d["decision"]) for d in summary["decisions"]}
+    assert ("experiment", "promoted") in stages, summary["decisions"]
+    assert summary["days"][-1]["champion_version"] != "start"
+    assert summary["end_ndcg5"] > summary["start_ndcg5"]
+    for d in summary["decisions"]:
+        assert d["stage"] in ("gate", "experiment")
+        assert d["decision"] in ("promoted", "rejected", "kept")
+        assert d["reason"]
+    assert json.loads((cfg.out / "summary.json").read_text())["days"] == summary["days"]
+    assert (cfg.out / "thumbs_up_and_ndcg.png").stat().st_size > 10_000
+
+
+def test_injected_bad_candidate_is_rejected_by_the_experiment(
+    sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path
+) -> None:
+    prompts, queries = sim_files
+    cfg = SimConfig(
+        out=tmp_path / "bad",
+        prompts=prompts,
+        queries=queries,
+        days=3,
+        users=40,
+        queries_per_day=120,
+        seed=2,
+        retrain=False,
+        inject_bad_candidate=True,
+        experiment_min_votes=30,
+    )
+    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir))
+    assert summary["bad_candidate_promoted"] is False
+    verdicts = [d for d in summary["decisions"] if d["candidate_version"] == "bad"]
+    assert verdicts and verdicts[0]["decision"] == "rejected"
+    rates = summary["days"][0]["thumbs_up_rate"]
+    assert rates["candidate"] < rates["champion"]
+
+
+def test_aa_experiment_runs_out_of_time_and_keeps_the_champion(
+    sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path
+) -> None:
+    """A/A runs to the time limit and keeps the champion."""
+    prompts, queries = sim_files
+    cfg = SimConfig(
+        out=tmp_path / "aa",
+        prompts=prompts,
+        queries=queries,
+        days=2,
+        users=40,
+        queries_per_day=40,
+        seed=3,
+        retrain=False,
+        aa_test=True,
+        experiment_min_votes=10_000,
+        experiment_max_days=1.0,
+    )
+    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir))
+    assert summary["aa_candidate_promoted"] is False
+    assert [d["decision"] for d in summary["decisions"]] == ["kept"]
