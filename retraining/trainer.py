@@ -36,7 +36,7 @@ class TrainConfig:
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
     loss: Literal["mnrl", "gist"] = "mnrl"
-    hard_negatives: bool = False
+    hard_negatives: bool = False  # mine negatives for corpus pairs (votes bring their own 👎)
     average_with_base: float = 0.3  # weight of the base model in the final average (0 = none)
     max_steps: int = -1  # > 0 caps training (tests use a handful of steps)
     seed: int = 13
@@ -167,7 +167,9 @@ def train_candidate(
     torch.manual_seed(config.seed)
 
     # 1. data
-    with_negatives = config.hard_negatives and any(e.negative for e in examples)
+    # negatives given with the examples (a 👎 from votes, or mined when hard_negatives is on)
+    # are always used: ``hard_negatives`` decides whether corpus pairs get mined ones
+    with_negatives = any(e.negative for e in examples)
     train_dataset = _dataset(examples, with_negatives, config.seed)
     if len(train_dataset) == 0:
         raise ValueError("no training examples")
