@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--days", type=int, default=None)
-    parser.add_argument("--queries-per-day", type=int, default=300)
+    parser.add_argument("--queries-per-day", type=int, default=400)
     parser.add_argument("--unseen", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("out/simulation-runs"))
     args = parser.parse_args()

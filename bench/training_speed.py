@@ -31,7 +31,7 @@ def measure(batch_size: int, steps: int = 24, warmup: int = 4) -> dict[str, floa
     examples = to_examples(pairs[: batch_size * (steps + 2)], prompts)
     stamps: list[float] = []
     config = replace(
-        PRESETS["strategy"], batch_size=batch_size, max_steps=steps, average_with_base=0.0
+        PRESETS["strategy"], batch_size=batch_size, max_steps=steps, average_with_start=0.0
     )
     with tempfile.TemporaryDirectory() as tmp:
         train_candidate(

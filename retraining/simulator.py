@@ -53,12 +53,12 @@ class SimConfig:
     eval_queries: Path | None = None  # default: the shipped test split
     start_model: str = "base"
     days: int = 14
-    users: int = 150
-    queries_per_day: int = 300
+    users: int = 200
+    queries_per_day: int = 400
     results_per_request: int = 3
     seed: int = 0
     retrain: bool = True
-    cycle_every: int = 3
+    cycle_every: int = 2
     inject_bad_candidate: bool = False
     aa_test: bool = False
     click: ClickModel = field(default_factory=ClickModel)
@@ -66,7 +66,8 @@ class SimConfig:
     min_votes: int = 200
     experiment_min_votes: int = 100
     experiment_max_days: float = 7.0
-    replay_min_pairs: int = 2000
+    replay_min_pairs: int = 1000
+    retrain_from: str = "champion"  # each generation builds on the last one that won
 
 
 def _uses_shipped_set(cfg: SimConfig) -> bool:
@@ -92,7 +93,7 @@ class Simulation:
                 "experiment_min_votes": cfg.experiment_min_votes,
                 "experiment_max_days": cfg.experiment_max_days,
                 "replay_min_pairs": cfg.replay_min_pairs,
-                "retrain_from": "base",
+                "retrain_from": cfg.retrain_from,
             }
         )
         self.now = SIM_START

@@ -6,8 +6,8 @@ One story, every knob named in :class:`TrainConfig`. Two presets:
   batch 16, learning rate 2e-5, 10% warm-up, AdamW, in-batch negatives only.
 - ``default``: what measured best on prompts the model never saw (README, "Fine-tuning"):
   MultipleNegativesRankingLoss over in-batch negatives at batch 32 for one epoch, then the
-  weights averaged with the base model (30% base, LM-Cocktail style) to keep what the base
-  knew. GISTEmbedLoss and mined hard negatives are available (``loss="gist"``,
+  weights averaged with the starting model (30% of it, LM-Cocktail style; the base model for
+  `promptbot train`, the champion for a cycle that continues from it) to keep what it knew. GISTEmbedLoss and mined hard negatives are available (``loss="gist"``,
   ``hard_negatives=True``) but cost 2-3.5x per step on 2 CPU cores.
 
 Artifacts are written under a temporary directory and moved into place only when complete.
@@ -37,7 +37,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     loss: Literal["mnrl", "gist"] = "mnrl"
     hard_negatives: bool = False  # mine negatives for corpus pairs (votes bring their own 👎)
-    average_with_base: float = 0.3  # weight of the base model in the final average (0 = none)
+    average_with_start: float = 0.3  # weight of the starting model in the final average
     max_steps: int = -1  # > 0 caps training (tests use a handful of steps)
     seed: int = 13
     threads: int | None = None
@@ -55,7 +55,7 @@ PRESETS: dict[str, TrainConfig] = {
         warmup_ratio=0.1,
         loss="mnrl",
         hard_negatives=False,
-        average_with_base=0.0,
+        average_with_start=0.0,
     ),
     "default": TrainConfig(),
 }
@@ -236,8 +236,8 @@ def train_candidate(
         seconds = time.perf_counter() - started
 
         # 6. keep what the base knew
-        if config.average_with_base > 0:
-            average_with(model, base_dir, config.average_with_base)
+        if config.average_with_start > 0:  # LM-Cocktail: keep what the starting model knew
+            average_with(model, start_dir, config.average_with_start)
 
         # 7. save, then publish atomically
         if card_details:

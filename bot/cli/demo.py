@@ -16,7 +16,7 @@ from rich.panel import Panel
 from bot.cli.common import console, load_settings
 
 
-def run_demo(days: int, train_steps: int) -> None:
+def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     from bot.cli.simulation_commands import simulation_table
     from retraining.candidates import train_and_register
     from retraining.corpus_training import corpus_pairs
@@ -64,7 +64,9 @@ def run_demo(days: int, train_steps: int) -> None:
         users=80,
         queries_per_day=150,
         cycle_every=max(1, days // 2),
-        train_config=replace(PRESETS["default"], max_steps=train_steps // 2),
+        train_config=replace(PRESETS["default"], max_steps=sim_train_steps),
+        replay_min_pairs=sim_train_steps * PRESETS["default"].batch_size // 2,
+        experiment_min_votes=60,
     )
     sim = Simulation(sim_config, settings, progress=lambda m: console.print(f"  {m}"))
     summary = sim.run()

@@ -27,11 +27,12 @@ def simulate(
         None, "--eval-queries", help="Judged queries to measure the champion (default: test split)."
     ),
     days: int = typer.Option(14, min=1, max=365),
-    users: int = typer.Option(150, min=1),
-    queries_per_day: int = typer.Option(300, "--queries-per-day", min=1),
+    users: int = typer.Option(200, min=1),
+    queries_per_day: int = typer.Option(400, "--queries-per-day", min=1),
     results_per_request: int = typer.Option(3, "--results", min=1, max=5),
     seed: int = typer.Option(0),
-    cycle_every: int = typer.Option(3, "--cycle-every", help="Days between retraining cycles."),
+    cycle_every: int = typer.Option(2, "--cycle-every", help="Days between retraining cycles."),
+    retrain_from: str = typer.Option("champion", "--retrain-from", help="champion or base."),
     retrain: bool = typer.Option(True, "--retrain/--no-retrain"),
     inject_bad_candidate: bool = typer.Option(False, "--inject-bad-candidate"),
     aa: bool = typer.Option(False, "--aa", help="Run an A/A experiment (candidate = champion)."),
@@ -64,6 +65,7 @@ def simulate(
         seed=seed,
         retrain=retrain,
         cycle_every=cycle_every,
+        retrain_from=retrain_from,
         inject_bad_candidate=inject_bad_candidate,
         aa_test=aa,
         train_config=config,
@@ -135,10 +137,13 @@ def report(
 
 
 def demo(
-    days: int = typer.Option(6, help="Simulated days."),
-    train_steps: int = typer.Option(150, "--train-steps", help="Steps for the short training run."),
+    days: int = typer.Option(4, help="Simulated days."),
+    train_steps: int = typer.Option(100, "--train-steps", help="Steps of the short training run."),
+    sim_train_steps: int = typer.Option(
+        30, "--sim-train-steps", help="Steps of each retraining cycle in the simulation."
+    ),
 ) -> None:
     """Quick start: init, a short training run, a few simulated days, a search; then a summary."""
     from bot.cli.demo import run_demo
 
-    run_demo(days=days, train_steps=train_steps)
+    run_demo(days=days, train_steps=train_steps, sim_train_steps=sim_train_steps)

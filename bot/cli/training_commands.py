@@ -20,8 +20,8 @@ def train(
     warmup_ratio: float | None = typer.Option(None, "--warmup-ratio"),
     loss: str | None = typer.Option(None, help="mnrl or gist."),
     hard_negatives: bool | None = typer.Option(None, "--hard-negatives/--no-hard-negatives"),
-    average_with_base: float | None = typer.Option(
-        None, "--average-with-base", help="Weight of the base model in a final weight average."
+    average_with_start: float | None = typer.Option(
+        None, "--average-with-start", help="Weight of the starting model in a final average."
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
     seed: int | None = typer.Option(None),
@@ -48,7 +48,7 @@ def train(
             warmup_ratio=warmup_ratio,
             loss=loss,
             hard_negatives=hard_negatives,
-            average_with_base=average_with_base,
+            average_with_start=average_with_start,
             max_steps=max_steps,
             seed=seed,
             pairs_per_prompt=pairs_per_prompt,

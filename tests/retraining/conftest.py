@@ -28,7 +28,7 @@ TINY_TRAINING = TrainConfig(
     max_steps=3,
     loss="mnrl",
     hard_negatives=False,
-    average_with_base=0.0,
+    average_with_start=0.0,
     pairs_per_prompt=2,
 )
 
