@@ -7,7 +7,8 @@ One story, every knob named in :class:`TrainConfig`. Two presets:
 - ``default``: what measured best on prompts the model never saw (README, "Fine-tuning"):
   MultipleNegativesRankingLoss over in-batch negatives at batch 32 for one epoch, then the
   weights averaged with the starting model (30% of it, LM-Cocktail style; the base model for
-  `promptbot train`, the champion for a cycle that continues from it) to keep what it knew. GISTEmbedLoss and mined hard negatives are available (``loss="gist"``,
+  `promptbot train`, the champion for a cycle that continues from it) to keep what it knew.
+  GISTEmbedLoss and mined hard negatives are available (``loss="gist"``,
   ``hard_negatives=True``) but cost 2-3.5x per step on 2 CPU cores.
 
 Artifacts are written under a temporary directory and moved into place only when complete.
