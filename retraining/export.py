@@ -56,6 +56,8 @@ def _card_section(version_id: str | None, db: Database) -> str:
 def export_model(
     db: Database, settings: Settings, ref: str, directory: Path, push_to_hub: str | None = None
 ) -> Path:
+    if push_to_hub:
+        check_push_possible()  # fail before the slow part
     try:
         model = resolve_model(ref, db)
     except (ModelNotFoundError, LookupError) as exc:
@@ -81,11 +83,9 @@ def export_model(
     return directory
 
 
-def push(directory: Path, repo_id: str) -> None:
-    try:
-        from huggingface_hub import HfApi, get_token
-    except ImportError as exc:  # pragma: no cover - a dependency of sentence-transformers
-        raise ExportError("huggingface_hub is not installed") from exc
+def check_push_possible() -> None:
+    from huggingface_hub import get_token
+
     if os.environ.get("HF_HUB_OFFLINE") == "1" and not os.environ.get("PROMPTBOT_ALLOW_PUSH"):
         raise ExportError(
             "pushing needs the network: HF_HUB_OFFLINE=1 is set (set "
@@ -93,6 +93,12 @@ def push(directory: Path, repo_id: str) -> None:
         )
     if not get_token():
         raise ExportError("no Hugging Face token: set HF_TOKEN or run `hf auth login`.")
+
+
+def push(directory: Path, repo_id: str) -> None:
+    from huggingface_hub import HfApi
+
+    check_push_possible()
     try:
         api = HfApi()
         api.create_repo(repo_id, exist_ok=True)

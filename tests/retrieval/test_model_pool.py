@@ -1,0 +1,56 @@
+"""Hot swapping: a new champion is picked up; a broken one never takes serving down."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from retrieval.base_model import ensure_base_model
+from retrieval.corpus import import_prompt_file
+from retrieval.model_pool import ModelPool
+from retrieval.model_registry import base_model_path
+from storage.database import Database
+from storage.models import ModelStatus
+from storage.repositories.model_versions import register_version, set_champion
+
+T0 = datetime(2026, 1, 1)
+
+
+def setup(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "A dragon sleeps."}\n{"id": "b", "text": "A ghost."}\n')
+    import_prompt_file(db, corpus)
+    ensure_base_model(db)
+
+
+def test_new_champion_is_swapped_in(
+    sqlite_db: Database, tmp_path: Path, model_cache_dir: Path
+) -> None:
+    setup(sqlite_db, tmp_path)
+    pool = ModelPool(sqlite_db, model_cache_dir)
+    assert pool.refresh().serving_id == "base"
+    copy = tmp_path / "v1"
+    shutil.copytree(base_model_path(), copy)
+    with sqlite_db.session() as s:
+        register_version(s, "v1", str(copy), ModelStatus.CANDIDATE, T0)
+        set_champion(s, "v1", "test", "promote", T0)
+    state = pool.refresh()
+    assert (state.champion_id, state.serving_id, state.fallback_reason) == ("v1", "v1", None)
+    assert pool.serving_engine().model.version_id == "v1"
+
+
+def test_broken_champion_falls_back_and_says_why(
+    sqlite_db: Database, tmp_path: Path, model_cache_dir: Path
+) -> None:
+    setup(sqlite_db, tmp_path)
+    pool = ModelPool(sqlite_db, model_cache_dir)
+    pool.refresh()
+    with sqlite_db.session() as s:
+        register_version(s, "v2", str(tmp_path / "gone"), ModelStatus.CANDIDATE, T0)
+        set_champion(s, "v2", "test", "promote", T0)
+    state = pool.refresh()
+    assert state.champion_id == "v2" and state.serving_id == "base"
+    assert "v2 failed to load" in state.fallback_reason
+    hits = pool.serving_engine().search("dragon", 1)
+    assert hits[0].prompt_id == "a"
