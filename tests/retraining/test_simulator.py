@@ -73,6 +73,7 @@ def test_short_simulation_trains_gates_experiments_and_promotes(
         cycle_every=2,
         train_config=TINY_TRAINING,
         start_model=str(weak_start_model),
+        retrain_from="base",
         min_votes=30,
         experiment_min_votes=20,
         experiment_max_days=1.5,
