@@ -32,7 +32,7 @@ def corpus_pairs(
     prompts: Sequence[CorpusPrompt],
     golden: GoldenSet,
     cache_dir: Path,
-    hard_negatives: bool = True,
+    hard_negatives: bool = False,
     per_prompt: int = 8,
     seed: int = 13,
 ) -> list[Pair]:

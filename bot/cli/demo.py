@@ -49,7 +49,13 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     prompts = load_corpus_from_db(db)
     golden = load_golden_set(prompts)
     config = replace(PRESETS["default"], max_steps=train_steps)
-    pairs = corpus_pairs(prompts, golden, settings.cache_dir, per_prompt=config.pairs_per_prompt)
+    pairs = corpus_pairs(
+        prompts,
+        golden,
+        settings.cache_dir,
+        hard_negatives=config.hard_negatives,
+        per_prompt=config.pairs_per_prompt,
+    )
     trained = train_and_register(
         db, settings, pairs, prompts, golden, config, label="demo fine-tune"
     )
