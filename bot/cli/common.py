@@ -11,8 +11,10 @@ from rich.console import Console
 from storage.database import Database, SchemaNotMigratedError
 from storage.settings import Settings
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Logs and pipes get a wide fixed width so tables and panels are not cut at 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 140
+console = Console(soft_wrap=True, width=_WIDTH)
+err_console = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

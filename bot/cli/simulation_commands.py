@@ -137,7 +137,7 @@ def report(
 
 
 def demo(
-    days: int = typer.Option(4, help="Simulated days."),
+    days: int = typer.Option(5, help="Simulated days."),
     train_steps: int = typer.Option(100, "--train-steps", help="Steps of the short training run."),
     sim_train_steps: int = typer.Option(
         30, "--sim-train-steps", help="Steps of each retraining cycle in the simulation."
