@@ -6,7 +6,9 @@ checkpoint at the end kept) in a fresh process, and times the steps after a warm
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +35,8 @@ def measure(batch_size: int, steps: int = 24, warmup: int = 4) -> dict[str, floa
     config = replace(
         PRESETS["strategy"], batch_size=batch_size, max_steps=steps, average_with_start=0.0
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    # the Trainer prints its log dicts to stdout; keep stdout for `promptbot bench --json`
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         train_candidate(
             base_model_path(),
             base_model_path(),
