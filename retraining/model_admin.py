@@ -37,6 +37,10 @@ class AdminResult:
     changed: bool
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
 def version_summary(v: ModelVersion) -> dict[str, Any]:
     return {
         "id": v.id,
@@ -44,7 +48,7 @@ def version_summary(v: ModelVersion) -> dict[str, Any]:
         "status": v.status,
         "parent": v.parent_id,
         "created_at": v.created_at.isoformat(timespec="seconds"),
-        "promoted_at": v.promoted_at.isoformat(timespec="seconds") if v.promoted_at else None,
+        "promoted_at": _iso(v.promoted_at),
         "metrics": v.metrics,
         "reason": v.status_reason,
         "path": v.artifact_path,
@@ -148,9 +152,7 @@ def status(db: Database) -> dict[str, Any]:
                 "reason": experiment.reason,
                 "stats": experiment.stats,
                 "started_at": experiment.started_at.isoformat(timespec="seconds"),
-                "decided_at": experiment.decided_at.isoformat(timespec="seconds")
-                if experiment.decided_at
-                else None,
+                "decided_at": _iso(experiment.decided_at),
             },
             "last_training_run": None
             if run is None
@@ -161,9 +163,7 @@ def status(db: Database) -> dict[str, Any]:
                 "candidate": run.candidate_version_id,
                 "pairs": run.pair_counts,
                 "started_at": run.started_at.isoformat(timespec="seconds"),
-                "finished_at": run.finished_at.isoformat(timespec="seconds")
-                if run.finished_at
-                else None,
+                "finished_at": _iso(run.finished_at),
                 "error": run.error,
             },
         }
