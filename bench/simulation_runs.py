@@ -6,13 +6,17 @@
     python -m bench.simulation_runs loop  --unseen --out out/sim-unseen
 
 ``--unseen`` runs on prompts and judged queries no training ever used: the held-out prompts
-(20% of the corpus, never in a training pair) with the test queries judged on them. Prints a
-table and writes ``runs.json`` in ``--out``.
+(20% of the corpus, never in a training pair) with the test queries judged on them; users
+ask those queries and the champion is measured on them. ``--split-queries`` splits them
+in two by a hash of the query id: users ask one half, the other half only measures the
+champion (queries no vote ever came from). Prints a table and writes ``runs.json`` in
+``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -22,7 +26,7 @@ from retraining.simulator import SimConfig, Simulation, write_outputs
 from storage.settings import Settings
 
 
-def unseen_files(out: Path) -> tuple[Path, Path]:
+def unseen_files(out: Path, split_queries: bool = False) -> tuple[Path, Path, Path | None]:
     from retrieval.corpus import SHIPPED_CORPUS
     from retrieval.eval_sets import QUERIES_PATH, Split, load_queries, restrict_to
 
@@ -34,15 +38,25 @@ def unseen_files(out: Path) -> tuple[Path, Path]:
         "\n".join(x for x in lines if json.loads(x)["id"] in split.heldout_prompts) + "\n"
     )
     queries = restrict_to(split.test_queries(load_queries(QUERIES_PATH)), split.heldout_prompts)
-    qfile = out / "unseen_queries.jsonl"
-    qfile.write_text(
+    if not split_queries:
+        return prompts, _write_queries(out / "unseen_queries.jsonl", queries), None
+    # half the queries are what users ask, the other half only measures the champion
+    halves: tuple[list[Any], list[Any]] = ([], [])
+    for q in queries:
+        halves[hashlib.sha256(q.qid.encode()).digest()[0] % 2].append(q)
+    users = _write_queries(out / "unseen_user_queries.jsonl", halves[0])
+    return prompts, users, _write_queries(out / "unseen_eval_queries.jsonl", halves[1])
+
+
+def _write_queries(path: Path, queries: list[Any]) -> Path:
+    path.write_text(
         "".join(
             json.dumps({"qid": q.qid, "query": q.query, "slice": q.slice, "relevant": q.relevant})
             + "\n"
             for q in queries
         )
     )
-    return prompts, qfile
+    return path
 
 
 def run_one(cfg: SimConfig, settings: Settings) -> dict[str, Any]:
@@ -62,14 +76,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=None)
     parser.add_argument("--queries-per-day", type=int, default=400)
     parser.add_argument("--unseen", action="store_true")
+    parser.add_argument(
+        "--split-queries",
+        action="store_true",
+        help="with --unseen: users ask half the queries, the other half measures the champion",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/simulation-runs"))
     args = parser.parse_args()
 
     settings = Settings()
     extra: dict[str, Any] = {}
     if args.unseen:
-        prompts, queries = unseen_files(args.out)
-        extra = {"prompts": prompts, "queries": queries}
+        prompts, queries, eval_queries = unseen_files(args.out, args.split_queries)
+        extra = {"prompts": prompts, "queries": queries, "eval_queries": eval_queries}
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         out = args.out / f"{args.scenario}-seed{seed}"

@@ -52,7 +52,6 @@ HNSW_QUICK_SIZE = 200_000
 HNSW_PARAMS = {"M": 16, "ef_construction": 128}
 HNSW_EF_SWEEP = (32, 64, 128, 256)
 RECALL_TARGET = 0.95
-INT8_MIN_AGREEMENT = 0.97  # below this top-1 agreement with fp32, int8 is not served
 GENERATOR_VERSION = 1  # bump when realistic_embeddings changes, to invalidate cached graphs
 
 
@@ -369,17 +368,17 @@ def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
 
 
 def bench_query_encoding(
-    torch_encode: Timing, fp32: Encoder, int8: Encoder, queries: list[str]
+    torch_encode: Timing, fp32: Encoder, int8: Encoder, queries: list[str], verdict: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Single-query encode latency per backend, plus int8's top-1 agreement with fp32.
+    """Single-query encode latency per backend, int8's agreement with fp32, and its quality.
 
-    Returns the rows and whether int8 is good enough (faster and agreeing) to serve.
+    int8 is served by the rule of ``retrieval.int8_check`` (``verdict``: golden NDCG@5 at
+    least fp32's), and only if it is also faster. Returns the rows and that choice.
     """
     fp32_time = time_calls(lambda q: fp32.encode([q]), queries, rounds=2)
     int8_time = time_calls(lambda q: int8.encode([q]), queries, rounds=2)
     agreement, cosine = int8_agreement(fp32, int8, queries, short_texts())
-    use_int8 = int8_time.p50_ms < fp32_time.p50_ms and agreement >= INT8_MIN_AGREEMENT
-    served = "int8 served" if use_int8 else f"not served: needs >= {INT8_MIN_AGREEMENT}"
+    use_int8 = bool(verdict["serve"]) and int8_time.p50_ms < fp32_time.p50_ms
     baseline = {"baseline_name": "torch", "baseline_value": torch_encode.p50_ms}
     rows = [
         timing_row("query encode, torch", torch_encode, note="baseline (own process)"),
@@ -394,11 +393,34 @@ def bench_query_encoding(
             "int8 top-1 agreement vs fp32",
             agreement,
             "fraction",
-            note=f"{len(queries)} queries vs {SHORT_TEXT_COUNT} texts; "
-            f"mean cos to fp32 {cosine:.4f}; {served}",
+            note=f"{len(queries)} synthetic queries vs {SHORT_TEXT_COUNT} near-duplicate texts; "
+            f"mean cos to fp32 {cosine:.4f}; on the golden test queries "
+            f"{verdict['top1_agreement']:.3f}",
         ),
     ]
+    served = "int8 served" if use_int8 else "int8 not served"
+    for setting, label in (("test", "golden test"), ("heldout", "held-out prompts")):
+        rows.append(
+            result_row(
+                f"NDCG@5 base model, {label}, int8",
+                verdict["ndcg5"]["int8"][setting],
+                "NDCG@5",
+                higher_is_better=True,
+                baseline_name="fp32",
+                baseline_value=verdict["ndcg5"]["fp32"][setting],
+                note=f"{served}: {verdict['reason']}",
+            )
+        )
     return rows, use_int8
+
+
+def base_int8_verdict(cache: Path) -> dict[str, Any]:
+    """retrieval.int8_check's verdict for the base model (run in a fresh process: it may
+    export, which imports torch)."""
+    from retrieval.int8_check import int8_verdict
+    from retrieval.model_registry import ModelRef, base_model_path
+
+    return int8_verdict(ModelRef("base", base_model_path()), cache).to_dict()
 
 
 def int8_agreement(
@@ -614,7 +636,8 @@ def run_speed_benchmarks(quick: bool = False) -> list[dict[str, Any]]:
     torch_times = in_fresh_process(measure_torch_baselines, models.torch_dir, queries)
     fp32 = OnnxEncoder(models.fp32_dir, cache_size=0)  # no cache: measure the model itself
     int8 = OnnxEncoder(models.int8_dir, cache_size=0)
-    rows, use_int8 = bench_query_encoding(torch_times["encode"], fp32, int8, queries)
+    verdict = in_fresh_process(base_int8_verdict, cache)
+    rows, use_int8 = bench_query_encoding(torch_times["encode"], fp32, int8, queries, verdict)
     encoders: dict[str, Encoder] = {"ONNX fp32": fp32, "ONNX int8": int8}
     served = "ONNX int8" if use_int8 else "ONNX fp32"
     rows += bench_prompt_path(encoders, served, torch_times["prompt_path"], queries)
@@ -648,7 +671,7 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
             _fmt(row["p95"], row["unit"]) if row["p95"] is not None else "",
             f"{row['target_op']} {_fmt(row['target'], row['unit'])}" if row["target"] else "",
             _baseline_text(row),
-            _ratio_text(row["ratio"]),
+            _ratio_text(row["ratio"], row["unit"]),
             {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: ""}[row["passed"]],
             row["note"],
         )
@@ -656,7 +679,7 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit == "fraction":
+    if unit in ("fraction", "NDCG@5"):
         return f"{value:.3f}"
     if unit == "ms" and value < 1:
         return f"{value:.3f} ms"
@@ -669,9 +692,11 @@ def _baseline_text(row: dict[str, Any]) -> str:
     return f"{row['baseline_name']}: {_fmt(row['baseline_value'], row['unit'])}"
 
 
-def _ratio_text(ratio: float | None) -> str:
+def _ratio_text(ratio: float | None, unit: str = "ms") -> str:
     if ratio is None:
         return ""
+    if unit not in ("ms", "s"):
+        return f"{ratio:.3f}"
     speed = f"{1 / ratio:.1f}x faster" if ratio < 1 else f"{ratio:.1f}x slower"
     return f"{ratio:.3f} ({speed})"
 

@@ -51,10 +51,10 @@ def main() -> None:
 
     from retraining.candidates import to_examples
     from retraining.corpus_training import corpus_pairs
-    from retraining.golden_eval import evaluate_model, load_golden_set
     from retraining.trainer import train_candidate
     from retrieval.corpus import SHIPPED_CORPUS
     from retrieval.corpus_view import load_corpus_from_file
+    from retrieval.golden_set import evaluate_model, load_golden_set
     from retrieval.model_registry import ModelRef, base_model_path
 
     prompts = load_corpus_from_file(SHIPPED_CORPUS)

@@ -39,6 +39,7 @@ def build_pool(db: Database, settings: Settings) -> ModelPool:
         backend=settings.backend,
         approximate_above=settings.approximate_above,
         hybrid=settings.hybrid,
+        int8=settings.int8,
     )
 
 

@@ -93,5 +93,9 @@ def models_text(rows: list[dict[str, Any]]) -> str:
     return _clip(text, MESSAGE_LIMIT)
 
 
-def serving_line(serving_id: str, fallback_reason: str | None) -> str:
-    return f"{serving_id} ({fallback_reason})" if fallback_reason else serving_id
+def serving_line(serving_id: str, fallback_reason: str | None, backend: str = "onnx") -> str:
+    served = f"{serving_id} [{PRECISION_NAMES.get(backend, backend)}]"
+    return f"{served} ({fallback_reason})" if fallback_reason else served
+
+
+PRECISION_NAMES = {"onnx": "ONNX fp32", "onnx-int8": "ONNX int8", "torch": "torch"}

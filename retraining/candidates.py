@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from retraining.corpus_pairs import Pair
-from retraining.golden_eval import GoldenSet, evaluate_model
 from retraining.trainer import TrainConfig, TrainingExample, TrainOutcome, train_candidate
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.documents import document_text
+from retrieval.golden_set import GoldenSet, evaluate_model
+from retrieval.int8_check import serving_backend
 from retrieval.model_registry import ModelRef, base_model_path, resolve_model
 from storage.database import Database, utcnow
 from storage.models import ModelStatus
@@ -96,6 +97,8 @@ def train_and_register(
     )
     candidate = ModelRef(version_id, out_dir)
     metrics = evaluate_model(candidate, golden, settings.cache_dir)
+    # measured here, in the training process, so a bot serving this version only reads it
+    serving_backend(candidate, settings.cache_dir, settings.backend, settings.int8)
     hyperparams = {
         **config.to_dict(),
         "start_version": start.version_id,

@@ -12,9 +12,9 @@ from retraining.corpus_pairs import (
     assert_no_leak,
     mine_hard_negatives,
 )
-from retraining.golden_eval import GoldenSet
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import SearchEngine
+from retrieval.golden_set import GoldenSet
 from retrieval.model_registry import resolve_model
 from retrieval.vocabulary import default_vocabulary
 

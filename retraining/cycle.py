@@ -30,11 +30,12 @@ from retraining.candidates import reserve_version_dir, to_examples
 from retraining.corpus_pairs import CorpusPairBuilder, Pair
 from retraining.experiments import running_experiment, start_experiment
 from retraining.gate import gate, vote_slice_metrics
-from retraining.golden_eval import GoldenSet, evaluate_model, load_golden_set
 from retraining.promotion import champion_metrics
 from retraining.trainer import PRESETS, TrainConfig, train_candidate
 from retraining.vote_pairs import RULES_VERSION, build_vote_pairs
 from retrieval.corpus_view import load_corpus_from_db
+from retrieval.golden_set import GoldenSet, evaluate_model, load_golden_set
+from retrieval.int8_check import serving_backend
 from retrieval.model_registry import ModelRef, base_model_path, resolve_model
 from retrieval.vocabulary import default_vocabulary
 from storage.database import Database, utcnow
@@ -59,6 +60,20 @@ class CycleReport:
     counts: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def vote_pair_repeats(vote_pairs: int, replay_pairs: int, max_repeats: int) -> int:
+    """How often each vote pair is seen per epoch: enough to match the replay, within a cap.
+
+    The majority rule leaves about one pair per (query, prompt) users voted on - in the
+    simulator ~130 vote pairs from 1,000 votes next to 1,000 replayed corpus pairs. Votes are
+    the only evidence of what users ask, so a cycle trains on votes and replay in about equal
+    measure. Measured on the simulator's first unseen-prompt dataset, the expected 👍 rate of
+    the candidate (base 0.486): repeats 1 -> 0.537, 4 -> 0.561, 8 -> 0.598.
+    """
+    if vote_pairs <= 0:
+        return 1
+    return max(1, min(max_repeats, round(replay_pairs / vote_pairs)))
 
 
 def default_holder() -> str:
@@ -190,11 +205,17 @@ class RetrainingCycle:
         )
         replay = self._replay_pairs(builder, prompts, golden, forbidden, len(votes.train_pairs))
         pairs = votes.train_pairs + replay
+        repeats = vote_pair_repeats(
+            len(votes.train_pairs), len(replay), self.settings.vote_pair_max_repeats
+        )
+        training_pairs = votes.train_pairs * repeats + replay
         counts = {
             **votes.counts,
             "replay_pairs": len(replay),
             "new_votes": fresh,
             "total_pairs": len(pairs),
+            "vote_pair_repeats": repeats,
+            "training_examples": len(training_pairs),
         }
         with self.db.session() as session:
             dataset = save_dataset(
@@ -207,6 +228,7 @@ class RetrainingCycle:
                     "version": RULES_VERSION,
                     "daily_cap": self.settings.votes_daily_cap,
                     "replay_ratio": self.settings.replay_ratio,
+                    "vote_pair_max_repeats": self.settings.vote_pair_max_repeats,
                 },
             )
             dataset_id = dataset.id
@@ -222,9 +244,12 @@ class RetrainingCycle:
         self._update_run(
             run_id, dataset_id=dataset_id, pair_counts=counts, start_version_id=start.version_id
         )
-        self.progress(f"training {version_id} on {len(pairs)} pairs")
+        self.progress(
+            f"training {version_id} on {len(pairs)} pairs "
+            f"(vote pairs x{repeats}: {len(training_pairs)} examples)"
+        )
         t0 = time.perf_counter()
-        train_info = self._train(start.path, pairs, prompts, out_dir)
+        train_info = self._train(start.path, training_pairs, prompts, out_dir)
         timings["train"] = time.perf_counter() - t0
 
         self.progress("evaluating candidate and champion")
@@ -247,6 +272,12 @@ class RetrainingCycle:
             self.settings.gate_tolerance,
         )
         timings["evaluate"] = time.perf_counter() - t0
+        if decision.passed:  # so the bot only reads the int8 verdict when it serves this
+            t0 = time.perf_counter()
+            serving_backend(
+                candidate, self.settings.cache_dir, self.settings.backend, self.settings.int8
+            )
+            timings["int8_check"] = time.perf_counter() - t0
         metrics = {**candidate_golden, "vote_slice": candidate_votes, "gate": decision.details}
         status = ModelStatus.CANDIDATE if decision.passed else ModelStatus.REJECTED
         experiment_id = None

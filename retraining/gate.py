@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retraining.golden_eval import ndcg5
 from retraining.vote_pairs import VoteJudgment
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import SearchEngine
+from retrieval.golden_set import ndcg5
 from retrieval.metrics import aggregate
 from retrieval.model_registry import ModelRef
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retraining.golden_eval import GoldenSet, evaluate_model, ndcg5
 from retraining.model_admin import promote
+from retrieval.golden_set import GoldenSet, evaluate_model, ndcg5
 from retrieval.model_registry import ModelRef
 from storage.database import Database
 from storage.repositories.model_versions import get_champion, get_version

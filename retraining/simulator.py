@@ -25,7 +25,6 @@ from retraining.click_model import ClickModel
 from retraining.cycle import RetrainingCycle
 from retraining.experiment_check import check_experiment
 from retraining.experiments import start_experiment
-from retraining.golden_eval import GoldenSet
 from retraining.serving import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
@@ -33,6 +32,7 @@ from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from retrieval.corpus_view import load_corpus_from_db
 from retrieval.eval_sets import QUERIES_PATH, JudgedQuery, Split, load_queries, restrict_to
 from retrieval.evaluation import dense_ranker, evaluate_ranker
+from retrieval.golden_set import GoldenSet
 from retrieval.model_pool import ModelPool
 from retrieval.model_registry import resolve_model
 from storage import migrations
@@ -129,10 +129,15 @@ class Simulation:
                 set_champion(session, start.version_id or "start", "simulator", "init", self.now)
         self.prompts = load_corpus_from_db(self.db)
         self.users_queries, self.eval_queries, self.golden = self._query_sets()
-        self.pool = ModelPool(self.db, self.settings.cache_dir)
+        self.pool = ModelPool(
+            self.db, self.settings.cache_dir, backend=self.settings.backend, int8=self.settings.int8
+        )
         self.pool.refresh()
         self.service = PromptService(self.db, self.pool, clock=lambda: self.now)
         self.users = [f"sim-user-{i:04d}" for i in range(self.cfg.users)]
+        self._daily_queries = daily_query_mix(
+            self.users_queries, self.cfg.queries_per_day, self.cfg.seed
+        )
 
     def _query_sets(self) -> tuple[list[JudgedQuery], list[JudgedQuery], GoldenSet]:
         ids = frozenset(p.id for p in self.prompts)
@@ -158,10 +163,9 @@ class Simulation:
     def _simulate_requests(self, day: int) -> None:
         day_start = SIM_START + timedelta(days=day - 1)
         step = timedelta(days=1) / max(1, self.cfg.queries_per_day)
-        for i in range(self.cfg.queries_per_day):
+        for i, query in enumerate(self._daily_queries):
             self.now = day_start + i * step
             user = self.rng.choice(self.users)
-            query = self.rng.choice(self.users_queries)
             served = self.service.serve(
                 user,
                 query.query,
@@ -366,6 +370,22 @@ class Simulation:
                 for d in self.decisions
             )
         return summary
+
+
+def daily_query_mix(queries: list[JudgedQuery], per_day: int, seed: int) -> list[JudgedQuery]:
+    """The queries asked each simulated day: every query about equally often, one fixed order.
+
+    Drawing each day's queries at random made the same model's daily 👍 rate swing by
+    +-0.05 with which queries happened to be asked. Replaying one balanced mix every day
+    (common random numbers, the usual variance reduction when simulated systems are
+    compared) leaves the users, their arms and their reactions random, so day-to-day
+    differences measure the models rather than the query draw.
+    """
+    rng = random.Random(f"{seed}:queries")
+    order = rng.sample(queries, len(queries))  # which queries get the extra asks, if any
+    mix = [order[i % len(order)] for i in range(per_day)]
+    rng.shuffle(mix)
+    return mix
 
 
 def make_degraded_copy(src: Path, dst: Path, seed: int, degrade: bool) -> None:

@@ -43,11 +43,14 @@ class TrainConfig:
     seed: int = 13
     threads: int | None = None
     pairs_per_prompt: int = 8
+    # "auto": bf16 mixed precision where the CPU has native bf16 (AVX512-BF16/AMX), else fp32
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
 PRESETS: dict[str, TrainConfig] = {
     "strategy": TrainConfig(
         epochs=3,
@@ -86,6 +89,45 @@ class TrainOutcome:
     @property
     def examples_seen(self) -> int:
         return self.steps * self.config.batch_size
+
+
+def uses_bf16(config: TrainConfig) -> bool:
+    """Whether to train under bf16 autocast: only where the CPU computes bf16 natively.
+
+    Measured on 2 AVX512-BF16 cores (MNRL, batch 16, corpus pairs): 15 pairs/s in fp32,
+    26 in bf16. Without native support bf16 is emulated and slower than fp32.
+    """
+    if config.precision != "auto":
+        return config.precision == "bf16"
+    import torch
+
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(probe and probe())
+
+
+def keep_freed_memory_for_reuse() -> None:
+    """Stop glibc from returning each step's big activation buffers to the kernel.
+
+    By default blocks above a (dynamic, at most 32 MiB) threshold are mmap'd and unmapped on
+    free, so every step page-faults fresh zeroed memory: a fifth of training time was system
+    time. A fixed high threshold and no trimming make freed blocks reusable (measured 30 ->
+    32 pairs/s). A no-op where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return
+    if mallopt is None:
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+    mallopt(m_trim_threshold, 2**31 - 1)
+    mallopt(m_top_pad, 256 * 1024 * 1024)
 
 
 def _dataset(examples: Sequence[TrainingExample], with_negatives: bool, seed: int) -> Any:
@@ -164,6 +206,8 @@ def train_candidate(
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    keep_freed_memory_for_reuse()
+    bf16 = uses_bf16(config)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
 
@@ -199,13 +243,15 @@ def train_candidate(
             per_device_train_batch_size=config.batch_size,
             learning_rate=config.learning_rate,
             warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers 5
-            optim="adamw_torch",
+            # one fused kernel per step instead of a dozen passes over 22.7M parameters
+            optim="adamw_torch_fused",
             # duplicates in a batch would be false negatives; the hashed variant precomputes row
             # hashes (the plain one re-reads dataset rows for every batch: quadratic, 3-5x slower)
             batch_sampler=BatchSamplers.NO_DUPLICATES_HASHED,
             seed=config.seed,
             data_seed=config.seed,
             use_cpu=True,
+            bf16=bf16,  # autocast: bf16 matmuls, fp32 master weights and optimizer state
             logging_steps=10,
             save_strategy="steps",
             save_steps=200,
@@ -269,4 +315,6 @@ def config_with_overrides(preset: str, **overrides: Any) -> TrainConfig:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
     given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("precision", "auto") not in PRECISIONS:
+        raise ValueError(f"unknown precision {given['precision']!r} (choose from auto, bf16, fp32)")
     return replace(PRESETS[preset], **given)

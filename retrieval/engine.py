@@ -25,7 +25,7 @@ from retrieval.vector_index import ExactIndex, HnswIndex, build_index
 from retrieval.vocabulary import normalize_query
 
 log = logging.getLogger(__name__)
-Backend = Literal["onnx", "torch"]
+Backend = Literal["onnx", "onnx-int8", "torch"]
 RRF_K = 60
 
 
@@ -43,6 +43,10 @@ def onnx_dir_for(model: ModelRef, cache_dir: Path) -> Path:
     return cache_dir / "onnx" / model.key
 
 
+def int8_dir_for(model: ModelRef, cache_dir: Path) -> Path:
+    return cache_dir / "onnx" / f"{model.key}-int8"
+
+
 def load_encoder(
     model: ModelRef, backend: Backend, cache_dir: Path, threads: int | None = None
 ) -> Encoder:
@@ -57,6 +61,14 @@ def load_encoder(
 
         log.info("exporting %s to ONNX (once per model version)", model.label)
         export_onnx(model.path, onnx_dir)
+    if backend == "onnx-int8":
+        int8_dir = int8_dir_for(model, cache_dir)
+        if not (int8_dir / "model.onnx").is_file():
+            from retrieval.onnx_export import quantize_int8
+
+            log.info("quantizing %s to int8 (once per model version)", model.label)
+            quantize_int8(onnx_dir, int8_dir)
+        onnx_dir = int8_dir
     return OnnxEncoder(onnx_dir, threads=threads)
 
 
@@ -69,8 +81,10 @@ class SearchEngine:
         matrix: np.ndarray,
         approximate_above: int = 50_000,
         hybrid: bool = False,
+        backend: Backend = "onnx",
     ) -> None:
         self.model = model
+        self.backend = backend
         self.encoder = encoder
         self.prompts = list(prompts)
         self.matrix = matrix
@@ -96,7 +110,7 @@ class SearchEngine:
         encoder = encoder or load_encoder(model, backend, cache_dir)
         cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}.npz"
         matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats)
-        return cls(model, encoder, prompts, matrix, approximate_above, hybrid)
+        return cls(model, encoder, prompts, matrix, approximate_above, hybrid, backend)
 
     def __len__(self) -> int:
         return len(self.prompts)

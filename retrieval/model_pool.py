@@ -16,6 +16,7 @@ from pathlib import Path
 
 from retrieval.corpus_view import load_corpus_from_db
 from retrieval.engine import Backend, SearchEngine
+from retrieval.int8_check import serving_backend
 from retrieval.model_registry import ModelRef, is_model_dir
 from storage.database import Database
 from storage.repositories.model_versions import BASE_VERSION_ID, get_champion, get_version
@@ -33,6 +34,7 @@ class ServingState:
     champion_id: str  # what the database says
     serving_id: str  # what is actually answering (differs only after a failed load)
     fallback_reason: str | None
+    backend: str = "onnx"  # the encoder answering: onnx (fp32), onnx-int8 or torch
 
 
 class ModelPool:
@@ -44,12 +46,14 @@ class ModelPool:
         approximate_above: int = 50_000,
         hybrid: bool = False,
         max_engines: int = 3,
+        int8: str = "off",
     ) -> None:
         self.db = db
         self.cache_dir = cache_dir
         self.backend = backend
         self.approximate_above = approximate_above
         self.hybrid = hybrid
+        self.int8 = int8
         self.max_engines = max_engines
         self._engines: dict[str, SearchEngine] = {}
         self._fingerprint: str | None = None
@@ -75,11 +79,12 @@ class ModelPool:
         prompts = load_corpus_from_db(self.db)
         if not prompts:
             raise NoCorpusError("No prompts are imported yet: run `promptbot init`.")
+        model = self._artifact(version_id)
         return SearchEngine.build(
-            self._artifact(version_id),
+            model,
             prompts,
             self.cache_dir,
-            backend=self.backend,
+            backend=serving_backend(model, self.cache_dir, self.backend, self.int8),
             approximate_above=self.approximate_above,
             hybrid=self.hybrid,
         )
@@ -118,8 +123,8 @@ class ModelPool:
         if current and current.champion_id == champion_id and current.serving_id in self._engines:
             return current
         try:
-            self.engine(champion_id)
-            state = ServingState(champion_id, champion_id, None)
+            engine = self.engine(champion_id)
+            state = ServingState(champion_id, champion_id, None, engine.backend)
             self._last_good = champion_id
         except NoCorpusError:
             raise
@@ -130,6 +135,7 @@ class ModelPool:
                 champion_id,
                 fallback,
                 f"champion {champion_id} failed to load ({exc}); serving {fallback}",
+                self.engine(fallback).backend,
             )
         with self._lock:
             self._state = state

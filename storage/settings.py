@@ -47,7 +47,15 @@ class Settings(BaseSettings):
     reconcile_days: int = Field(default=7, description="on start, re-read reactions this far back")
     max_keywords_chars: int = 200
 
-    backend: Literal["onnx", "torch"] = Field(default="onnx", description="serving encoder")
+    backend: Literal["onnx", "onnx-int8", "torch"] = Field(
+        default="onnx",
+        description="serving encoder (onnx: fp32, or int8 where it measures as well)",
+    )
+    int8: Literal["auto", "off"] = Field(
+        default="auto",
+        description="with backend onnx, serve a version's int8 copy if it scores at least as "
+        "well as fp32 on the golden test split (checked once per version)",
+    )
     approximate_above: int = Field(default=50_000, description="use HNSW above this corpus size")
     hybrid: bool = Field(default=False, description="fuse BM25 with dense scores")
     champion_poll_seconds: float = Field(default=5.0, description="how often serving re-reads")
@@ -59,6 +67,9 @@ class Settings(BaseSettings):
     retrain_min_votes: int = Field(default=50, description="new votes needed to train")
     retrain_from: Literal["champion", "base"] = "base"
     replay_ratio: float = Field(default=1.0, description="corpus pairs per vote pair")
+    vote_pair_max_repeats: int = Field(
+        default=8, ge=1, description="most times a vote pair is repeated to balance the replay"
+    )
     replay_min_pairs: int = Field(default=2000, description="at least this many corpus pairs")
     votes_daily_cap: int = Field(default=50, description="votes per user per day that count")
     train_threads: int = Field(default=1, description="torch threads for background training")

@@ -41,8 +41,21 @@ def init(
     _print_import_report(report)
     ensure_base_model(db)
     console.print(f"Database ready at {db.safe_url}; champion model: base.")
+    _check_int8(db, settings)
     if report.errors:
         raise typer.Exit(1)
+
+
+def _check_int8(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """Measure once whether int8 serves the base model as well as fp32 (see int8_check)."""
+    from retrieval.int8_check import int8_verdict
+    from retrieval.model_registry import resolve_model
+
+    if settings.backend != "onnx" or settings.int8 != "auto":
+        return
+    verdict = int8_verdict(resolve_model("base", db), settings.cache_dir)
+    served = "int8" if verdict.serve else "fp32"
+    console.print(f"Serving precision for base: {served} ({verdict.reason}).")
 
 
 def import_prompts(

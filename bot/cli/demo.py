@@ -20,7 +20,6 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     from bot.cli.simulation_commands import simulation_table
     from retraining.candidates import train_and_register
     from retraining.corpus_training import corpus_pairs
-    from retraining.golden_eval import load_golden_set, ndcg5
     from retraining.promotion import promote_if_better
     from retraining.simulator import SimConfig, Simulation, write_outputs
     from retraining.trainer import PRESETS
@@ -28,6 +27,7 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
     from retrieval.corpus_view import load_corpus_from_db
     from retrieval.engine import SearchEngine
+    from retrieval.golden_set import load_golden_set, ndcg5
     from retrieval.model_registry import resolve_model
     from storage import migrations
     from storage.database import Database

@@ -114,7 +114,6 @@ def evaluate(
     out: Path = typer.Option(Path("out/evaluation"), "--out", help="Where report.md etc. go."),
 ) -> None:
     """Compare models (and BM25/hybrid) on judged queries: table, report.md, metrics.json, PNG."""
-    from retraining.golden_eval import baseline_rankers, hybrid_ranker
     from retrieval.corpus_view import load_corpus_from_file
     from retrieval.engine import SearchEngine
     from retrieval.eval_sets import load_queries, restrict_to
@@ -125,6 +124,7 @@ def evaluate(
         results_table_rows,
         write_report,
     )
+    from retrieval.golden_set import baseline_rankers, hybrid_ranker
 
     settings = load_settings()
     db = _optional_database(settings)

@@ -26,16 +26,19 @@ def train(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
     seed: int | None = typer.Option(None),
     pairs_per_prompt: int | None = typer.Option(None, "--pairs-per-prompt"),
+    precision: str | None = typer.Option(
+        None, help="auto (bf16 where the CPU has it natively), bf16 or fp32."
+    ),
     start: str = typer.Option("base", help="Model to fine-tune from (any --model value)."),
     promote: bool = typer.Option(False, help="Make it champion if it beats the champion."),
 ) -> None:
     """Fine-tune a candidate on the corpus, evaluate it on the test split, register it."""
     from retraining.candidates import train_and_register
     from retraining.corpus_training import corpus_pairs
-    from retraining.golden_eval import load_golden_set
     from retraining.promotion import promote_if_better
     from retraining.trainer import config_with_overrides
     from retrieval.corpus_view import load_corpus_from_db
+    from retrieval.golden_set import load_golden_set
 
     settings = load_settings()
     db = open_database(settings)
@@ -52,6 +55,7 @@ def train(
             max_steps=max_steps,
             seed=seed,
             pairs_per_prompt=pairs_per_prompt,
+            precision=precision,
         )
     except (ValueError, TypeError) as exc:
         fail(str(exc))

@@ -38,7 +38,7 @@ def status_report(db: Database, pool: ModelPool) -> str:
     _add_live_counts(db, info)
     state = pool.state
     if state is not None:
-        info["serving"] = serving_line(state.serving_id, state.fallback_reason)
+        info["serving"] = serving_line(state.serving_id, state.fallback_reason, state.backend)
     return status_text(info)
 
 
@@ -85,7 +85,8 @@ class ModelAdmin(
         text = result.message
         if result.changed:
             state = await asyncio.to_thread(self.bot.pool.refresh)
-            text += f"\nServing now: {serving_line(state.serving_id, state.fallback_reason)}"
+            serving = serving_line(state.serving_id, state.fallback_reason, state.backend)
+            text += f"\nServing now: {serving}"
         await tell(interaction, text)
 
     @app_commands.command(

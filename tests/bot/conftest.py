@@ -26,7 +26,8 @@ import pytest_asyncio
 from bot.client import PromptBot
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
-from retrieval.engine import onnx_dir_for
+from retrieval.engine import int8_dir_for, onnx_dir_for
+from retrieval.int8_check import verdict_path
 from retrieval.model_registry import ModelRef, base_model_path
 from storage import migrations
 from storage.database import Database
@@ -41,7 +42,7 @@ import sys
 from pathlib import Path
 from retrieval.model_pool import ModelPool
 from storage.database import Database
-ModelPool(Database(sys.argv[1]), Path(sys.argv[2])).refresh()
+ModelPool(Database(sys.argv[1]), Path(sys.argv[2]), int8="auto").refresh()
 """
 ADMIN_ROLE = "Prompt Admins"
 USER = 4242
@@ -97,8 +98,13 @@ def v1_model_dir(
     shutil.copytree(base_model_path(), target)
     base, v1 = ModelRef("base", base_model_path()), ModelRef("v1", target)
     shutil.copytree(onnx_dir_for(base, model_cache_dir), onnx_dir_for(v1, model_cache_dir))
+    if int8_dir_for(base, model_cache_dir).is_dir():
+        shutil.copytree(int8_dir_for(base, model_cache_dir), int8_dir_for(v1, model_cache_dir))
+    if verdict_path(base, model_cache_dir).is_file():
+        shutil.copy(verdict_path(base, model_cache_dir), verdict_path(v1, model_cache_dir))
     embeddings = model_cache_dir / "embeddings"  # layout of SearchEngine.build; else re-encoded
-    shutil.copy(embeddings / f"{base.key}-onnx.npz", embeddings / f"{v1.key}-onnx.npz")
+    for cached in embeddings.glob(f"{base.key}-*.npz"):
+        shutil.copy(cached, embeddings / cached.name.replace(base.key, v1.key, 1))
     return target
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from retraining.golden_eval import GoldenSet
 from retraining.serving import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
 from retrieval.eval_sets import JudgedQuery, Split
+from retrieval.golden_set import GoldenSet
 from retrieval.model_pool import ModelPool
 from storage.database import Database
 from storage.settings import Settings
@@ -52,6 +52,7 @@ def loop_settings(db_url: str, tmp_path: Path, model_cache_dir: Path) -> Setting
         replay_min_pairs=40,
         experiment_min_votes=20,
         train_threads=1,
+        int8="off",  # int8 serving has its own tests; here it would only add minutes
     )
 
 

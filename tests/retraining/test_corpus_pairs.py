@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from retraining.corpus_pairs import CorpusPairBuilder, assert_no_leak, mine_hard_negatives
-from retraining.golden_eval import load_golden_set
 from retrieval.corpus import SHIPPED_CORPUS
 from retrieval.corpus_view import load_corpus_from_file
+from retrieval.golden_set import load_golden_set
 from retrieval.vocabulary import default_vocabulary
 
 

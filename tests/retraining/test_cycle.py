@@ -8,12 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from retraining.cycle import RetrainingCycle
+from retraining.cycle import RetrainingCycle, vote_pair_repeats
 from retraining.gate import gate, vote_slice_metrics
-from retraining.golden_eval import evaluate_model
 from retraining.simulator import make_degraded_copy
 from retraining.vote_pairs import VoteJudgment
 from retrieval.corpus_view import load_corpus_from_db
+from retrieval.golden_set import evaluate_model
 from retrieval.model_registry import ModelRef, base_model_path
 from storage.database import Database
 from storage.models import Experiment, TrainingRun
@@ -66,6 +66,15 @@ def test_full_cycle_registers_a_candidate_with_lineage(
     assert report.status in ("candidate", "rejected"), report.reason
     assert report.counts["new_votes"] == votes
     assert report.counts["vote_pairs"] > 0 and report.counts["replay_pairs"] >= 40
+    repeats = report.counts["vote_pair_repeats"]
+    assert repeats == vote_pair_repeats(
+        report.counts["vote_pairs"],
+        report.counts["replay_pairs"],
+        loop_settings.vote_pair_max_repeats,
+    )
+    assert report.counts["training_examples"] == (
+        report.counts["vote_pairs"] * repeats + report.counts["replay_pairs"]
+    )
     with loop_db.session() as s:
         version = get_version(s, report.candidate_version)
         assert version.parent_id == "base"
@@ -219,3 +228,10 @@ def test_two_workers_started_together_run_one_cycle(
     with loop_db.session() as s:
         trained = [r for r in s.scalars(select(TrainingRun)) if r.candidate_version_id]
     assert len(trained) == 1
+
+
+def test_vote_pairs_are_repeated_to_balance_the_replay_within_the_cap() -> None:
+    assert vote_pair_repeats(130, 1000, 8) == 8  # few votes: capped
+    assert vote_pair_repeats(250, 1000, 8) == 4  # votes and replay in equal measure
+    assert vote_pair_repeats(3000, 3000, 8) == 1  # plenty of votes: no repeats
+    assert vote_pair_repeats(0, 1000, 8) == 1

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from retraining.simulator import SimConfig, Simulation, write_outputs
+from retraining.simulator import SimConfig, Simulation, daily_query_mix, write_outputs
+from retrieval.eval_sets import JudgedQuery
 from storage.settings import Settings
 from tests.retraining.conftest import TINY_TRAINING
 
@@ -79,7 +80,7 @@ def test_short_simulation_trains_gates_experiments_and_promotes(
         experiment_max_days=1.5,
         replay_min_pairs=40,
     )
-    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir))
+    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir, int8="off"))
     assert set(summary) >= REQUIRED_KEYS
     assert [d["day"] for d in summary["days"]] == [1, 2, 3, 4]
     day = summary["days"][0]
@@ -121,7 +122,7 @@ def test_injected_bad_candidate_is_rejected_by_the_experiment(
         inject_bad_candidate=True,
         experiment_min_votes=30,
     )
-    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir))
+    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir, int8="off"))
     assert summary["bad_candidate_promoted"] is False
     verdicts = [d for d in summary["decisions"] if d["candidate_version"] == "bad"]
     assert verdicts and verdicts[0]["decision"] == "rejected"
@@ -147,6 +148,17 @@ def test_aa_experiment_runs_out_of_time_and_keeps_the_champion(
         experiment_min_votes=10_000,
         experiment_max_days=1.0,
     )
-    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir))
+    summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir, int8="off"))
     assert summary["aa_candidate_promoted"] is False
     assert [d["decision"] for d in summary["decisions"]] == ["kept"]
+
+
+def test_each_day_asks_every_query_about_equally_often() -> None:
+    queries = [JudgedQuery(f"q{i}", f"query {i}", "theme", {"p": 1}) for i in range(7)]
+    mix = daily_query_mix(queries, 30, seed=3)
+    counts = [sum(q is x for x in mix) for q in queries]
+    assert len(mix) == 30 and min(counts) == 4 and max(counts) == 5
+    assert daily_query_mix(queries, 30, seed=3) == mix  # the same mix every day of a run
+    assert daily_query_mix(queries, 30, seed=4) != mix
+    few = daily_query_mix(queries, 3, seed=3)
+    assert len({q.qid for q in few}) == 3

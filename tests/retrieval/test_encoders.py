@@ -156,8 +156,12 @@ def test_int8_model_is_close_to_fp32(
     assert read_encoder_config(int8_dir)["quantization"] == "dynamic-int8"
     assert (int8_dir / "model.onnx").stat().st_size < (onnx_dir / "model.onnx").stat().st_size / 2
     texts = [t for t in VARIED_TEXTS if t.strip()]
-    approx = OnnxEncoder(int8_dir, cache_size=0).encode(texts)
+    int8 = OnnxEncoder(int8_dir, cache_size=0)
+    approx = int8.encode(texts)
     assert cosines(approx, onnx_encoder.encode(texts)).min() >= 0.9
+    # per-batch activation scales must not make a vector depend on its batch companions
+    alone = np.vstack([int8.encode([t]) for t in texts])
+    np.testing.assert_array_equal(approx, alone)
 
 
 def test_serving_path_never_imports_torch(onnx_dir: Path) -> None:
