@@ -272,7 +272,7 @@ class RetrainingCycle:
             self.settings.gate_tolerance,
         )
         timings["evaluate"] = time.perf_counter() - t0
-        if decision.passed:  # so the bot only reads the int8 verdict when it serves this
+        if decision.passed:  # measure int8 now, so a bot serving this version only reads it
             t0 = time.perf_counter()
             serving_backend(
                 candidate, self.settings.cache_dir, self.settings.backend, self.settings.int8
