@@ -93,12 +93,13 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
             f"- Database: {db.safe_url}; champion now: {champion.label}\n"
             f"- Short training run: {trained.version_id}, test NDCG@5 "
             f"{base_test if base_test is None else round(base_test, 3)} — {decision.message}\n"
-            f"- Simulation: champion NDCG@5 {summary['start_ndcg5']} -> {summary['end_ndcg5']}, "
+            "- Simulation (its own database, starting from the base model): champion NDCG@5 "
+            f"{summary['start_ndcg5']} -> {summary['end_ndcg5']}, "
             f"👍 rate {summary['start_thumbs_up_rate']} -> {summary['end_thumbs_up_rate']} "
             f"(plot: {out / 'thumbs_up_and_ndcg.png'})\n\n"
             "Next:\n"
             '  promptbot search "cozy mystery"         search with the champion\n'
-            "  promptbot train                          the full fine-tune (about 15 min)\n"
+            "  promptbot train                          the full fine-tune (about 7 min)\n"
             "  promptbot evaluate --out out/eval        compare base, champion, BM25, hybrid\n"
             "  promptbot simulate --days 14             the whole loop, two simulated weeks\n"
             "  DISCORD_TOKEN=... promptbot run          connect to Discord (README: Add the bot)",
