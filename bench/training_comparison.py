@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from retraining.candidates import to_examples
-    from retraining.corpus_training import corpus_pairs
+    from retraining.corpus_training import corpus_pairs_for
     from retraining.trainer import train_candidate
     from retrieval.corpus import SHIPPED_CORPUS
     from retrieval.corpus_view import load_corpus_from_file
@@ -73,13 +73,8 @@ def main() -> None:
         config = config_for(name)
         key = name.partition(":")[0]
         if config.hard_negatives not in pairs_cache:
-            pairs_cache[config.hard_negatives] = corpus_pairs(
-                prompts,
-                golden,
-                args.cache,
-                hard_negatives=config.hard_negatives,
-                per_prompt=config.pairs_per_prompt,
-                seed=config.seed,
+            pairs_cache[config.hard_negatives] = corpus_pairs_for(
+                config, prompts, golden, args.cache
             )
         pairs = pairs_cache[config.hard_negatives]
         out_dir = Path(tempfile.mkdtemp(prefix="pb-cmp-")) / key

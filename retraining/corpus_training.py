@@ -12,6 +12,7 @@ from retraining.corpus_pairs import (
     assert_no_leak,
     mine_hard_negatives,
 )
+from retraining.trainer import TrainConfig
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import SearchEngine
 from retrieval.golden_set import GoldenSet
@@ -46,3 +47,17 @@ def corpus_pairs(
         pairs = mine_hard_negatives(pairs, training, rankings, builder, seed=seed)
     assert_no_leak(pairs, heldout, forbidden)
     return pairs
+
+
+def corpus_pairs_for(
+    config: TrainConfig, prompts: Sequence[CorpusPrompt], golden: GoldenSet, cache_dir: Path
+) -> list[Pair]:
+    """``corpus_pairs`` with the knobs a training configuration names."""
+    return corpus_pairs(
+        prompts,
+        golden,
+        cache_dir,
+        hard_negatives=config.hard_negatives,
+        per_prompt=config.pairs_per_prompt,
+        seed=config.seed,
+    )

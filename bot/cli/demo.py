@@ -19,7 +19,7 @@ from bot.cli.common import console, load_settings
 def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     from bot.cli.simulation_commands import simulation_table
     from retraining.candidates import train_and_register
-    from retraining.corpus_training import corpus_pairs
+    from retraining.corpus_training import corpus_pairs_for
     from retraining.promotion import promote_if_better
     from retraining.simulator import SimConfig, Simulation, write_outputs
     from retraining.trainer import PRESETS
@@ -49,13 +49,7 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     prompts = load_corpus_from_db(db)
     golden = load_golden_set(prompts)
     config = replace(PRESETS["default"], max_steps=train_steps)
-    pairs = corpus_pairs(
-        prompts,
-        golden,
-        settings.cache_dir,
-        hard_negatives=config.hard_negatives,
-        per_prompt=config.pairs_per_prompt,
-    )
+    pairs = corpus_pairs_for(config, prompts, golden, settings.cache_dir)
     trained = train_and_register(
         db, settings, pairs, prompts, golden, config, label="demo fine-tune"
     )

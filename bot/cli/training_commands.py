@@ -34,7 +34,7 @@ def train(
 ) -> None:
     """Fine-tune a candidate on the corpus, evaluate it on the test split, register it."""
     from retraining.candidates import train_and_register
-    from retraining.corpus_training import corpus_pairs
+    from retraining.corpus_training import corpus_pairs_for
     from retraining.promotion import promote_if_better
     from retraining.trainer import config_with_overrides
     from retrieval.corpus_view import load_corpus_from_db
@@ -64,14 +64,7 @@ def train(
         fail("no prompts imported; run `promptbot init` first.")
     golden = load_golden_set(prompts)
     console.print(f"building training pairs ({preset} preset) ...")
-    pairs = corpus_pairs(
-        prompts,
-        golden,
-        settings.cache_dir,
-        hard_negatives=config.hard_negatives,
-        per_prompt=config.pairs_per_prompt,
-        seed=config.seed,
-    )
+    pairs = corpus_pairs_for(config, prompts, golden, settings.cache_dir)
     console.print(
         f"{len(pairs)} pairs from {len(prompts) - len(golden.split.heldout_prompts)} "
         "training prompts; training ..."
