@@ -49,10 +49,15 @@ class Int8Verdict:
         return asdict(self)
 
 
+def int8_considered(backend: Backend, int8: str) -> bool:
+    """int8 is only ever weighed against fp32 ONNX, and only when asked to (``auto``)."""
+    return backend == "onnx" and int8 == "auto"
+
+
 def serving_backend(model: ModelRef, cache_dir: Path, backend: Backend, int8: str) -> Backend:
     """The backend that serves ``model``: int8 only with ``backend="onnx"``, ``int8="auto"``
     and a passing verdict (any failure to reach one keeps fp32)."""
-    if backend != "onnx" or int8 != "auto":
+    if not int8_considered(backend, int8):
         return backend
     try:
         verdict = int8_verdict(model, cache_dir)

@@ -48,10 +48,10 @@ def init(
 
 def _check_int8(db, settings) -> None:  # type: ignore[no-untyped-def]
     """Measure once whether int8 serves the base model as well as fp32 (see int8_check)."""
-    from retrieval.int8_check import int8_verdict
+    from retrieval.int8_check import int8_considered, int8_verdict
     from retrieval.model_registry import resolve_model
 
-    if settings.backend != "onnx" or settings.int8 != "auto":
+    if not int8_considered(settings.backend, settings.int8):
         return
     verdict = int8_verdict(resolve_model("base", db), settings.cache_dir)
     served = "int8" if verdict.serve else "fp32"
