@@ -81,6 +81,7 @@ def main() -> None:
         action="store_true",
         help="with --unseen: users ask half the queries, the other half measures the champion",
     )
+    parser.add_argument("--experiment-mode", choices=["ab", "interleave"], default=None)
     parser.add_argument("--out", type=Path, default=Path("out/simulation-runs"))
     args = parser.parse_args()
 
@@ -89,6 +90,8 @@ def main() -> None:
     if args.unseen:
         prompts, queries, eval_queries = unseen_files(args.out, args.split_queries)
         extra = {"prompts": prompts, "queries": queries, "eval_queries": eval_queries}
+    if args.experiment_mode:
+        extra["experiment_mode"] = args.experiment_mode
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         out = args.out / f"{args.scenario}-seed{seed}"

@@ -299,7 +299,12 @@ class RetrainingCycle:
                 current = get_champion(session)
                 assert current is not None
                 experiment_id = start_experiment(
-                    session, current.id, version_id, self.settings.experiment_share, self.clock()
+                    session,
+                    current.id,
+                    version_id,
+                    self.settings.experiment_share,
+                    self.clock(),
+                    mode=self.settings.experiment_mode,
                 ).id
         timings["total"] = time.perf_counter() - started
         outcome = "candidate" if decision.passed else "rejected"

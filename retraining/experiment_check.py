@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from retraining.experiments import (
     CANDIDATE,
     CHAMPION,
@@ -14,8 +16,9 @@ from retraining.experiments import (
     finish_experiment,
     running_experiment,
 )
+from retraining.interleaving import count_interleaving, decide_interleaving
 from storage.database import Database, utcnow
-from storage.models import ModelStatus
+from storage.models import Experiment, ModelStatus
 from storage.repositories.audit import write_audit
 from storage.repositories.model_versions import set_champion, set_status
 from storage.settings import Settings
@@ -29,6 +32,23 @@ def rule_from(settings: Settings) -> DecisionRule:
     )
 
 
+def current_verdict(
+    session: Session, experiment: Experiment, rule: DecisionRule, now: datetime
+) -> Verdict:
+    """The decision rule of the experiment's mode applied to its votes so far."""
+    previous_p = float((experiment.stats or {}).get("p_value", 1.0))
+    if experiment.mode == "interleave":
+        return decide_interleaving(
+            count_interleaving(session, experiment.id),
+            experiment.started_at,
+            now,
+            rule,
+            previous_p,
+        )
+    counts = count_votes(session, experiment.id)
+    return decide(counts[CHAMPION], counts[CANDIDATE], experiment.started_at, now, rule, previous_p)
+
+
 def check_experiment(
     db: Database, settings: Settings, now: datetime | None = None
 ) -> tuple[int, Verdict] | None:
@@ -38,15 +58,7 @@ def check_experiment(
         experiment = running_experiment(session)
         if experiment is None:
             return None
-        counts = count_votes(session, experiment.id)
-        verdict = decide(
-            counts[CHAMPION],
-            counts[CANDIDATE],
-            experiment.started_at,
-            now,
-            rule_from(settings),
-            previous_p=float((experiment.stats or {}).get("p_value", 1.0)),
-        )
+        verdict = current_verdict(session, experiment, rule_from(settings), now)
         experiment.stats = {**verdict.stats, "checked_at": now.isoformat(timespec="seconds")}
         if verdict.decision is None:
             return experiment.id, verdict

@@ -72,7 +72,15 @@ class Verdict:
 def msprt_lambda(champion: ArmCounts, candidate: ArmCounts, tau: float) -> float:
     """Mixture likelihood ratio for H0: equal rates, with a N(0, tau²) mixture on the gap."""
     delta = candidate.rate - champion.rate
-    var = _bernoulli_var(champion) / champion.votes + _bernoulli_var(candidate) / candidate.votes
+    var = (
+        shrunk_variance(champion.up, champion.votes) / champion.votes
+        + shrunk_variance(candidate.up, candidate.votes) / candidate.votes
+    )
+    return mixture_lambda(delta, var, tau)
+
+
+def mixture_lambda(delta: float, var: float, tau: float) -> float:
+    """mSPRT statistic for an estimated effect ``delta`` with variance ``var`` (H0: zero)."""
     var = max(var, 1e-9)
     tau2 = tau * tau
     log_lambda = 0.5 * math.log(var / (var + tau2)) + tau2 * delta * delta / (
@@ -81,9 +89,9 @@ def msprt_lambda(champion: ArmCounts, candidate: ArmCounts, tau: float) -> float
     return math.exp(min(log_lambda, 700.0))
 
 
-def _bernoulli_var(arm: ArmCounts) -> float:
-    # shrink toward 1/2 so a run of all-👍 early on does not claim zero variance
-    p = (arm.up + 1) / (arm.votes + 2)
+def shrunk_variance(successes: int, trials: int) -> float:
+    """Bernoulli variance, shrunk toward 1/2 so early all-👍 runs do not claim zero variance."""
+    p = (successes + 1) / (trials + 2)
     return p * (1 - p)
 
 

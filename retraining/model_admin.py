@@ -147,6 +147,7 @@ def status(db: Database) -> dict[str, Any]:
                 "champion": experiment.champion_version_id,
                 "candidate": experiment.candidate_version_id,
                 "status": experiment.status,
+                "mode": experiment.mode,
                 "traffic_share": experiment.traffic_share,
                 "decision": experiment.decision,
                 "reason": experiment.reason,

@@ -1,7 +1,8 @@
 """The service layer behind `/prompt` and reactions, shared by the bot and the simulator.
 
-``PromptService.serve`` validates keywords, picks the model (the champion, or an experiment
-arm for this user), searches, and records the request with its results in one transaction.
+``PromptService.serve`` validates keywords, picks the model (the champion, an experiment arm
+for this user, or in interleave mode a team-drafted list from champion and candidate),
+searches, and records the request with its results in one transaction.
 ``record_reaction`` turns a 👍/👎 on a result message into a vote. Both take ``now`` so the
 simulator can run them on simulated time.
 """
@@ -13,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from retraining.experiments import CANDIDATE, assign_arm, running_experiment
+from retraining.experiments import CANDIDATE, CHAMPION, assign_arm, running_experiment
+from retraining.interleaving import INTERLEAVED, draft_rng, interleaved_share, team_draft
 from retrieval.corpus_view import CorpusPrompt
+from retrieval.engine import Hit
 from retrieval.model_pool import ModelPool
 from retrieval.vocabulary import normalize_query
 from storage.database import Database, utcnow
@@ -61,6 +64,16 @@ def validate_keywords(raw: str, max_chars: int) -> str:
     return normalized
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """Which model answers a user: ``version`` (with ``rival`` when lists are interleaved)."""
+
+    version: str
+    arm: str | None = None  # champion / candidate (A/B), interleaved, or None (no experiment)
+    experiment_id: int | None = None
+    rival: str | None = None  # the champion, drafting against ``version`` in interleave mode
+
+
 class PromptService:
     def __init__(
         self,
@@ -74,19 +87,45 @@ class PromptService:
         self.max_keywords_chars = max_keywords_chars
         self.clock = clock
 
-    def _choose_model(self, user_id: str) -> tuple[str, str | None, int | None]:
+    def _assign(self, user_id: str) -> Assignment:
         state = self.pool.state or self.pool.refresh()
         with self.db.session() as session:
             experiment = running_experiment(session)
             if experiment is None or state.fallback_reason:
-                return state.serving_id, None, None
-            arm = assign_arm(experiment.id, user_id, experiment.traffic_share)
-            version = (
-                experiment.candidate_version_id
-                if arm == CANDIDATE
-                else experiment.champion_version_id
-            )
-            return version, arm, experiment.id
+                return Assignment(state.serving_id)
+            share = experiment.traffic_share
+            if experiment.mode == "interleave":
+                in_share = assign_arm(experiment.id, user_id, interleaved_share(share)) == CANDIDATE
+                if not in_share:  # outside the share: the champion, not part of the experiment
+                    return Assignment(experiment.champion_version_id)
+                return Assignment(
+                    experiment.candidate_version_id,
+                    INTERLEAVED,
+                    experiment.id,
+                    rival=experiment.champion_version_id,
+                )
+            if assign_arm(experiment.id, user_id, share) == CANDIDATE:
+                return Assignment(experiment.candidate_version_id, CANDIDATE, experiment.id)
+            return Assignment(experiment.champion_version_id, CHAMPION, experiment.id)
+
+    def _search(
+        self,
+        assignment: Assignment,
+        user_id: str,
+        normalized: str,
+        k: int,
+        genre: str | None,
+        now: datetime,
+    ) -> list[tuple[Hit, str, str | None]]:
+        """(hit, model version, arm) per shown result; interleaved lists are team-drafted."""
+        hits = self.pool.engine(assignment.version).search(normalized, k, genre=genre)
+        if assignment.rival is None:
+            return [(h, assignment.version, assignment.arm) for h in hits]
+        assert assignment.experiment_id is not None
+        rival_hits = self.pool.engine(assignment.rival).search(normalized, k, genre=genre)
+        rng = draft_rng(assignment.experiment_id, user_id, normalized, now)
+        version_of = {CHAMPION: assignment.rival, CANDIDATE: assignment.version}
+        return [(hit, version_of[team], team) for hit, team in team_draft(rival_hits, hits, k, rng)]
 
     def serve(
         self,
@@ -101,10 +140,11 @@ class PromptService:
     ) -> ServedRequest:
         """Search and record; raises BadQueryError (nothing recorded) for unusable keywords."""
         started = time.perf_counter()
+        now = now or self.clock()
         normalized = validate_keywords(keywords, self.max_keywords_chars)
-        version, arm, experiment_id = self._choose_model(user_id)
-        engine = self.pool.engine(version)
-        hits = engine.search(normalized, max(1, min(count, 10)), genre=genre)
+        assignment = self._assign(user_id)
+        k = max(1, min(count, 10))
+        shown = self._search(assignment, user_id, normalized, k, genre, now)
         latency_ms = (time.perf_counter() - started) * 1000
         with self.db.session() as session:
             request = record_request(
@@ -112,24 +152,31 @@ class PromptService:
                 user_id=user_id,
                 raw_query=keywords,
                 normalized_query=normalized,
-                model_version_id=version,
-                now=now or self.clock(),
+                model_version_id=assignment.version,
+                now=now,
                 guild_id=guild_id,
                 channel_id=channel_id,
                 genre_filter=genre,
-                experiment_id=experiment_id,
-                arm=arm,
+                experiment_id=assignment.experiment_id,
+                arm=assignment.arm,
                 latency_ms=latency_ms,
                 source=source,
-                results=[ShownResult(h.prompt_id, h.score, version, arm) for h in hits],
+                results=[ShownResult(h.prompt_id, h.score, v, arm) for h, v, arm in shown],
             )
             results = [
-                ServedResult(r.id, r.rank, h.prompt, h.score, version, arm)
-                for r, h in zip(request.results, hits, strict=True)
+                ServedResult(r.id, r.rank, h.prompt, h.score, v, arm)
+                for r, (h, v, arm) in zip(request.results, shown, strict=True)
             ]
             request_id = request.id
         return ServedRequest(
-            request_id, keywords, normalized, version, arm, experiment_id, results, latency_ms
+            request_id,
+            keywords,
+            normalized,
+            assignment.version,
+            assignment.arm,
+            assignment.experiment_id,
+            results,
+            latency_ms,
         )
 
     def attach_message(self, result_id: int, message_id: str, channel_id: str) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from retraining.click_model import ClickModel
 from retraining.cycle import RetrainingCycle
 from retraining.experiment_check import check_experiment
-from retraining.experiments import start_experiment
+from retraining.experiments import CANDIDATE, CHAMPION, Verdict, start_experiment
 from retraining.serving import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
@@ -37,7 +37,7 @@ from retrieval.model_pool import ModelPool
 from retrieval.model_registry import resolve_model
 from storage import migrations
 from storage.database import Database
-from storage.models import ModelStatus, Request, Result, Vote
+from storage.models import Experiment, ModelStatus, Request, Result, Vote
 from storage.repositories.audit import write_audit
 from storage.repositories.model_versions import get_champion, register_version
 from storage.settings import Settings
@@ -60,6 +60,7 @@ class SimConfig:
     retrain: bool = True
     cycle_every: int = 2
     inject_bad_candidate: bool = False
+    bad_candidate_noise: float = 0.6  # weight noise (x each matrix's std) of the bad candidate
     aa_test: bool = False
     click: ClickModel = field(default_factory=ClickModel)
     train_config: TrainConfig = field(default_factory=TrainConfig)
@@ -68,6 +69,8 @@ class SimConfig:
     experiment_max_days: float = 7.0
     replay_min_pairs: int = 1000
     retrain_from: str = "champion"  # each generation builds on the last one that won
+    experiment_mode: str = "ab"  # ab / interleave (team-draft)
+    experiment_checks_per_day: int = 24  # the live scheduler checks hourly
 
 
 def _uses_shipped_set(cfg: SimConfig) -> bool:
@@ -94,6 +97,7 @@ class Simulation:
                 "experiment_max_days": cfg.experiment_max_days,
                 "replay_min_pairs": cfg.replay_min_pairs,
                 "retrain_from": cfg.retrain_from,
+                "experiment_mode": cfg.experiment_mode,
             }
         )
         self.now = SIM_START
@@ -163,8 +167,11 @@ class Simulation:
     def _simulate_requests(self, day: int) -> None:
         day_start = SIM_START + timedelta(days=day - 1)
         step = timedelta(days=1) / max(1, self.cfg.queries_per_day)
+        check_every = max(1, self.cfg.queries_per_day // max(1, self.cfg.experiment_checks_per_day))
         for i, query in enumerate(self._daily_queries):
             self.now = day_start + i * step
+            if i and i % check_every == 0:
+                self._check_experiment(day)
             user = self.rng.choice(self.users)
             served = self.service.serve(
                 user,
@@ -231,9 +238,7 @@ class Simulation:
     def _end_of_day(self, day: int) -> int:
         self.now = SIM_START + timedelta(days=day)
         cycles = 0
-        outcome = check_experiment(self.db, self.settings, self.now)
-        if outcome and outcome[1].decision:
-            self._log_experiment(day, outcome[0], outcome[1].decision, outcome[1].reason)
+        self._check_experiment(day)
         if self.cfg.retrain and day % self.cfg.cycle_every == 0:
             self.progress(f"day {day}: retraining cycle")
             report = RetrainingCycle(
@@ -265,27 +270,44 @@ class Simulation:
                 raise RuntimeError(f"retraining cycle failed: {report.reason}")
         return cycles
 
-    def _log_experiment(self, day: int, experiment_id: int, decision: str, reason: str) -> None:
-        from storage.models import Experiment
+    def _check_experiment(self, day: int) -> None:
+        outcome = check_experiment(self.db, self.settings, self.now)
+        if outcome and outcome[1].decision:
+            self._log_experiment(day, outcome[0], outcome[1])
+            self.pool.refresh()  # serve the (possibly new) champion from the next request on
 
+    def _log_experiment(self, day: int, experiment_id: int, verdict: Verdict) -> None:
         with self.db.session() as session:
-            candidate = session.get(Experiment, experiment_id).candidate_version_id  # type: ignore[union-attr]
+            experiment = session.get(Experiment, experiment_id)
+            assert experiment is not None
+            candidate, started = experiment.candidate_version_id, experiment.started_at
+        arms = (verdict.stats.get(arm, {}) for arm in (CHAMPION, CANDIDATE))
         self.decisions.append(
             {
                 "day": day,
                 "candidate_version": candidate,
                 "stage": "experiment",
-                "decision": decision,
-                "reason": reason,
+                "decision": verdict.decision,
+                "reason": verdict.reason,
+                "hours_running": round((self.now - started) / timedelta(hours=1), 2),
+                "experiment_votes": sum(a.get("up", 0) + a.get("down", 0) for a in arms),
             }
         )
-        self.progress(f"day {day}: experiment {experiment_id} -> {decision} ({reason})")
+        self.progress(
+            f"day {day}: experiment {experiment_id} -> {verdict.decision} ({verdict.reason})"
+        )
 
     # -- injected candidates -------------------------------------------------------------------
     def _inject(self, version_id: str, label: str, degrade: bool) -> None:
         champion = resolve_model("champion", self.db)
         target = self.settings.models_dir / version_id
-        make_degraded_copy(champion.path, target, seed=self.cfg.seed, degrade=degrade)
+        make_degraded_copy(
+            champion.path,
+            target,
+            seed=self.cfg.seed,
+            degrade=degrade,
+            noise=self.cfg.bad_candidate_noise,
+        )
         with self.db.session() as session:
             register_version(
                 session,
@@ -299,7 +321,12 @@ class Simulation:
             current = get_champion(session)
             assert current is not None
             start_experiment(
-                session, current.id, version_id, self.settings.experiment_share, self.now
+                session,
+                current.id,
+                version_id,
+                self.settings.experiment_share,
+                self.now,
+                mode=self.settings.experiment_mode,
             )
             write_audit(session, "simulator", "inject_candidate", self.now, target=version_id)
 
@@ -355,6 +382,7 @@ class Simulation:
                 "seed": self.cfg.seed,
                 "prompts": str(self.cfg.prompts),
                 "start_model": self.cfg.start_model,
+                "experiment_mode": self.cfg.experiment_mode,
                 "user_queries": len(self.users_queries),
                 "eval_queries": len(self.eval_queries),
             },
@@ -388,8 +416,9 @@ def daily_query_mix(queries: list[JudgedQuery], per_day: int, seed: int) -> list
     return mix
 
 
-def make_degraded_copy(src: Path, dst: Path, seed: int, degrade: bool) -> None:
-    """Copy a model; with ``degrade``, add noise to every weight matrix (a clearly worse model)."""
+def make_degraded_copy(src: Path, dst: Path, seed: int, degrade: bool, noise: float = 0.6) -> None:
+    """Copy a model; with ``degrade``, add noise (``noise`` x the matrix's std) to every weight
+    matrix: 0.6 makes a clearly worse model, 0.1 one a little worse."""
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".*"))
@@ -403,8 +432,8 @@ def make_degraded_copy(src: Path, dst: Path, seed: int, degrade: bool) -> None:
     generator = torch.Generator().manual_seed(seed)
     for name, tensor in weights.items():
         if tensor.is_floating_point() and tensor.dim() >= 2:
-            noise = torch.randn(tensor.shape, generator=generator) * tensor.std() * 0.6
-            weights[name] = (tensor + noise).contiguous()
+            added = torch.randn(tensor.shape, generator=generator) * tensor.std() * noise
+            weights[name] = (tensor + added).contiguous()
     save_file(weights, str(weights_file), metadata={"format": "pt"})
 
 

@@ -76,7 +76,12 @@ class Settings(BaseSettings):
     gate_tolerance: float = Field(default=0.01, description="allowed golden-set NDCG@5 drop")
     lease_seconds: float = Field(default=3 * 3600, description="retraining lease expiry")
 
-    experiment_share: float = Field(default=0.5, description="candidate traffic share")
+    experiment_mode: Literal["ab", "interleave"] = Field(
+        default="ab", description="ab: users split between models; interleave: team-draft lists"
+    )
+    experiment_share: float = Field(
+        default=0.5, description="share of users in the candidate arm / shown interleaved lists"
+    )
     experiment_min_votes: int = Field(default=100, description="votes per arm before deciding")
     experiment_alpha: float = Field(default=0.05, description="always-valid p-value threshold")
     experiment_max_days: float = 14.0

@@ -3,12 +3,18 @@ pictures, and the quick start."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from bot.cli.common import console, fail, load_settings, open_database, print_json
+
+
+class ExperimentMode(StrEnum):
+    ab = "ab"
+    interleave = "interleave"
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +42,9 @@ def simulate(
     retrain: bool = typer.Option(True, "--retrain/--no-retrain"),
     inject_bad_candidate: bool = typer.Option(False, "--inject-bad-candidate"),
     aa: bool = typer.Option(False, "--aa", help="Run an A/A experiment (candidate = champion)."),
+    experiment_mode: ExperimentMode = typer.Option(
+        ExperimentMode.ab, "--experiment-mode", help="A/B split or team-draft interleaving."
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cap training steps per cycle."),
     as_json: bool = typer.Option(False, "--json"),
     out: Path = typer.Option(Path("out/simulation"), "--out"),
@@ -68,6 +77,7 @@ def simulate(
         retrain_from=retrain_from,
         inject_bad_candidate=inject_bad_candidate,
         aa_test=aa,
+        experiment_mode=experiment_mode.value,
         train_config=config,
     )
     quiet = as_json

@@ -21,10 +21,12 @@ from bot.checks import is_model_admin, model_admin_only
 from bot.cogs import tell
 from bot.formatting import models_text, serving_line, status_text
 from retraining import experiment_check
-from retraining.experiments import count_votes, running_experiment
+from retraining.experiment_check import current_verdict, rule_from
+from retraining.experiments import DecisionRule, running_experiment
 from retraining.model_admin import AdminError, list_models, promote, rollback, status
 from retrieval.model_pool import ModelPool
-from storage.database import Database
+from storage.database import Database, utcnow
+from storage.settings import Settings
 
 if TYPE_CHECKING:
     from bot.client import PromptBot
@@ -32,28 +34,27 @@ if TYPE_CHECKING:
 MAX_CHOICES = 25
 
 
-def status_report(db: Database, pool: ModelPool) -> str:
+def status_report(db: Database, pool: ModelPool, settings: Settings) -> str:
     """The CLI's status plus what this process serves and the experiment's votes so far."""
     info = status(db)
-    _add_live_counts(db, info)
+    _add_live_counts(db, info, rule_from(settings))
     state = pool.state
     if state is not None:
         info["serving"] = serving_line(state.serving_id, state.fallback_reason, state.backend)
     return status_text(info)
 
 
-def _add_live_counts(db: Database, info: dict[str, Any]) -> None:
+def _add_live_counts(db: Database, info: dict[str, Any], rule: DecisionRule) -> None:
     """The stored stats are from the last hourly check; votes since then count too."""
     with db.session() as session:
         experiment = running_experiment(session)
         shown = info["experiment"]
         if experiment is None or not shown or shown["id"] != experiment.id:
             return
-        counts = count_votes(session, experiment.id)
-    stats = dict(info["experiment"]["stats"] or {})
-    for arm, arm_counts in counts.items():
-        stats[arm] = {**stats.get(arm, {}), "up": arm_counts.up, "down": arm_counts.down}
-    info["experiment"]["stats"] = stats
+        live = current_verdict(session, experiment, rule, utcnow())
+    # the stored p-value is the running minimum the decision uses; keep it
+    stored_p = (info["experiment"]["stats"] or {}).get("p_value")
+    info["experiment"]["stats"] = {**live.stats, "p_value": stored_p or live.stats["p_value"]}
 
 
 def _actor(interaction: discord.Interaction) -> str:
@@ -95,7 +96,10 @@ class ModelAdmin(
     @model_admin_only()
     async def show_status(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await tell(interaction, await asyncio.to_thread(status_report, self.bot.db, self.bot.pool))
+        report = await asyncio.to_thread(
+            status_report, self.bot.db, self.bot.pool, self.bot.settings
+        )
+        await tell(interaction, report)
 
     @app_commands.command(name="list", description="All model versions")
     @model_admin_only()

@@ -162,7 +162,7 @@ async def test_experiment_numbers_so_far_and_stopping_it(
     status = await eventually_async(
         lambda: model(fake, manager.id, "status"), lambda text: "candidate 👍1 👎0" in text
     )
-    assert "experiment 1 (running): base vs v1" in status
+    assert "experiment 1 (running, A/B): base vs v1" in status
     stopped = await model(fake, manager.id, "stop", "experiment")
     assert "Stopped experiment 1; base stays champion" in stopped
     with bot_db.session() as session:

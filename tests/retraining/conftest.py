@@ -42,6 +42,17 @@ def small_corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def weak_start_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A degraded copy of the base model: a retrained candidate should beat it."""
+    from retraining.simulator import make_degraded_copy
+    from retrieval.model_registry import base_model_path
+
+    path = tmp_path_factory.mktemp("weak") / "model"
+    make_degraded_copy(base_model_path(), path, seed=5, degrade=True)
+    return path
+
+
 @pytest.fixture
 def loop_settings(db_url: str, tmp_path: Path, model_cache_dir: Path) -> Settings:
     return Settings(

@@ -48,17 +48,6 @@ def run(cfg: SimConfig, settings: Settings) -> dict:  # type: ignore[type-arg]
     return summary
 
 
-@pytest.fixture(scope="session")
-def weak_start_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A degraded copy of the base model: a retrained candidate should beat it."""
-    from retraining.simulator import make_degraded_copy
-    from retrieval.model_registry import base_model_path
-
-    path = tmp_path_factory.mktemp("weak") / "model"
-    make_degraded_copy(base_model_path(), path, seed=5, degrade=True)
-    return path
-
-
 def test_short_simulation_trains_gates_experiments_and_promotes(
     sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path, weak_start_model: Path
 ) -> None:
@@ -106,11 +95,13 @@ def test_short_simulation_trains_gates_experiments_and_promotes(
     assert (cfg.out / "thumbs_up_and_ndcg.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("mode", ["ab", "interleave"])
 def test_injected_bad_candidate_is_rejected_by_the_experiment(
-    sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path
+    sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path, mode: str
 ) -> None:
     prompts, queries = sim_files
     cfg = SimConfig(
+        experiment_mode=mode,
         out=tmp_path / "bad",
         prompts=prompts,
         queries=queries,
@@ -126,6 +117,8 @@ def test_injected_bad_candidate_is_rejected_by_the_experiment(
     assert summary["bad_candidate_promoted"] is False
     verdicts = [d for d in summary["decisions"] if d["candidate_version"] == "bad"]
     assert verdicts and verdicts[0]["decision"] == "rejected"
+    assert 0 < verdicts[0]["hours_running"] < 3 * 24
+    assert verdicts[0]["experiment_votes"] >= 30
     rates = summary["days"][0]["thumbs_up_rate"]
     assert rates["candidate"] < rates["champion"]
 

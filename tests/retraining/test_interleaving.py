@@ -1,0 +1,176 @@
+"""Team-draft interleaving: the draft, credit per request through the real service, the rule."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from retraining.experiment_check import check_experiment
+from retraining.experiments import CANDIDATE, CHAMPION, ArmCounts, DecisionRule, start_experiment
+from retraining.interleaving import (
+    INTERLEAVED,
+    InterleavingCounts,
+    count_interleaving,
+    decide_interleaving,
+    team_draft,
+)
+from retraining.serving import PromptService
+from retrieval.model_pool import ModelPool
+from storage.database import Database
+from storage.models import ModelStatus, Request
+from storage.repositories.model_versions import register_version
+from storage.settings import Settings
+from tests.retraining.conftest import T0
+
+RULE = DecisionRule(min_votes=100, alpha=0.05, tau=0.1, max_days=14)
+
+
+@dataclass(frozen=True)
+class Doc:
+    prompt_id: str
+
+
+def docs(*ids: str) -> list[Doc]:
+    return [Doc(i) for i in ids]
+
+
+def test_draft_takes_each_teams_best_unshown_result_in_turn() -> None:
+    champion, candidate = docs("a", "b", "c", "d"), docs("b", "e", "a", "f")
+    for seed in range(50):
+        drafted = team_draft(champion, candidate, 4, random.Random(seed))
+        ids = [d.prompt_id for d, _ in drafted]
+        assert len(ids) == 4 == len(set(ids))
+        teams = [t for _, t in drafted]
+        assert abs(teams.count(CHAMPION) - teams.count(CANDIDATE)) <= 1
+        for team, ranking in ((CHAMPION, champion), (CANDIDATE, candidate)):
+            own = [d for d, t in drafted if t == team]
+            # a team's picks keep its own order, and each was its best not yet shown
+            assert own == sorted(own, key=ranking.index)
+            for position, (doc, t) in enumerate(drafted):
+                if t == team:
+                    shown_before = {d.prompt_id for d, _ in drafted[:position]}
+                    best = next(d for d in ranking if d.prompt_id not in shown_before)
+                    assert doc == best
+
+
+def test_first_pick_is_a_fair_coin_and_identical_rankings_keep_their_order() -> None:
+    ranking = docs("a", "b", "c")
+    first_teams = []
+    for seed in range(2000):
+        drafted = team_draft(ranking, ranking, 3, random.Random(seed))
+        assert [d.prompt_id for d, _ in drafted] == ["a", "b", "c"]
+        first_teams.append(drafted[0][1])
+    assert first_teams.count(CANDIDATE) / 2000 == pytest.approx(0.5, abs=0.04)
+
+
+def test_a_short_ranking_lets_the_other_team_fill_the_list() -> None:
+    drafted = team_draft(docs("a"), docs("a", "b", "c"), 3, random.Random(0))
+    assert [d.prompt_id for d, _ in drafted] == ["a", "b", "c"]
+    assert team_draft(docs(), docs(), 3, random.Random(0)) == []
+
+
+def counts(wins: int, losses: int, ties: int = 0) -> InterleavingCounts:
+    return InterleavingCounts(wins, losses, ties, ArmCounts(0, 0), ArmCounts(0, 0))
+
+
+def test_rule_on_hand_made_counts() -> None:
+    day3 = T0 + timedelta(days=3)
+    win = decide_interleaving(counts(150, 90), T0, day3, RULE)
+    assert win.decision == "promoted" and win.stats["p_value"] < 0.05
+    loss = decide_interleaving(counts(80, 160), T0, day3, RULE)
+    assert loss.decision == "rejected"
+    few = decide_interleaving(counts(60, 5, ties=500), T0, day3, RULE)
+    assert few.decision is None and "waiting" in few.reason
+    even = decide_interleaving(counts(200, 195), T0, day3, RULE)
+    assert even.decision is None
+    late = decide_interleaving(counts(200, 195), T0, T0 + timedelta(days=15), RULE)
+    assert late.decision == "kept"
+
+
+def test_repeated_peeking_at_fair_coins_rarely_decides() -> None:
+    """A/A: each decisive request a fair coin, checked every 25 requests, 300 experiments."""
+    rng = np.random.default_rng(7)
+    decided = 0
+    for _ in range(300):
+        flips = rng.random(1500) < 0.5
+        p = 1.0
+        for n in range(100, 1501, 25):
+            wins = int(flips[:n].sum())
+            v = decide_interleaving(counts(wins, n - wins), T0, T0 + timedelta(hours=n), RULE, p)
+            p = v.stats["p_value"]
+            if v.decision in ("promoted", "rejected"):
+                decided += 1
+                break
+    assert decided / 300 <= 0.05
+
+
+@pytest.fixture
+def interleave_experiment(
+    loop_db: Database, loop_settings: Settings, weak_start_model: Path
+) -> Database:
+    with loop_db.session() as session:
+        register_version(session, "weak", str(weak_start_model), ModelStatus.CANDIDATE, T0)
+        start_experiment(session, "base", "weak", share=1.0, now=T0, mode="interleave")
+    return loop_db
+
+
+def test_service_drafts_both_models_and_votes_credit_their_team(
+    interleave_experiment: Database, loop_settings: Settings
+) -> None:
+    db = interleave_experiment
+    pool = ModelPool(db, loop_settings.cache_dir)
+    pool.refresh()
+    service = PromptService(db, pool)
+    credit: dict[int, dict[str, int]] = {}
+    for i in range(40):
+        now = T0 + timedelta(minutes=i)
+        served = service.serve(f"user{i % 5}", "dark castle ghost", count=3, now=now)
+        assert served.arm == INTERLEAVED and served.experiment_id is not None
+        assert len({r.prompt.id for r in served.results}) == 3
+        for r in served.results:
+            assert (r.arm, r.model_version) in ((CHAMPION, "base"), (CANDIDATE, "weak"))
+        first = served.results[0]  # the user likes the top result only
+        service.attach_message(first.result_id, f"m{i}", "c")
+        value = 1 if i % 3 else -1
+        service.record_reaction(f"m{i}", f"user{i % 5}", "👍" if value > 0 else "👎", True, now)
+        assert first.arm is not None
+        credit[served.request_id] = {first.arm: value}
+    with db.session() as session:
+        counted = count_interleaving(session, 1)
+    expected_wins = sum(c.get(CANDIDATE, 0) > c.get(CHAMPION, 0) for c in credit.values())
+    expected_losses = sum(c.get(CANDIDATE, 0) < c.get(CHAMPION, 0) for c in credit.values())
+    assert (counted.wins, counted.losses, counted.ties) == (expected_wins, expected_losses, 0)
+    assert counted.wins + counted.losses == 40
+    assert counted.candidate.votes + counted.champion.votes == 40
+    with db.session() as session:
+        arms = set(session.scalars(select(Request.arm)))
+    assert arms == {INTERLEAVED}
+
+
+def test_interleaved_experiment_rejects_a_clearly_worse_candidate(
+    interleave_experiment: Database, loop_settings: Settings
+) -> None:
+    """Users 👍 results of the genre they asked for, 👎 the rest; the degraded model loses."""
+    db = interleave_experiment
+    pool = ModelPool(db, loop_settings.cache_dir)
+    pool.refresh()
+    service = PromptService(db, pool)
+    genres = ["Horror", "Fantasy", "Mystery"]
+    for i in range(150):
+        genre, now = genres[i % 3], T0 + timedelta(minutes=i)
+        served = service.serve(f"user{i % 11}", f"{genre.lower()} story", count=3, now=now)
+        for r in served.results[:2]:
+            service.attach_message(r.result_id, f"m{i}-{r.rank}", "c")
+            emoji = "👍" if genre in r.prompt.genres else "👎"
+            service.record_reaction(f"m{i}-{r.rank}", f"user{i % 11}", emoji, True, now)
+    outcome = check_experiment(db, loop_settings, T0 + timedelta(days=1))
+    assert outcome is not None
+    verdict = outcome[1]
+    assert verdict.decision == "rejected", verdict.stats
+    assert verdict.stats["losses"] > verdict.stats["wins"]
