@@ -1,14 +1,16 @@
 """A/B split vs team-draft interleaving: how fast each decides the same candidate.
 
-    python -m bench.experiment_modes --seeds 10 --noise 0.1 --out out/experiment-modes
-    python -m bench.experiment_modes --seeds 20 --noise 0 --out out/experiment-modes-aa
+    python -m bench.experiment_modes --seeds 8 --unseen --start-model M1 --candidate M2 --out DIR
+    python -m bench.experiment_modes --seeds 8 --noise 0.3 --out DIR
 
-Every run is the simulator with retraining off and one injected candidate: the champion's
-weights plus Gaussian noise of ``--noise`` x each matrix's std (0.1: a little worse; 0 is an
-A/A test). Both designs see the same users, query mix, share of users (0.5), hourly checks
-and decision thresholds; only how the experiment's users are served differs. Prints, per
-design, how many runs decided, were right, and the hours and votes it took, and writes
-``runs.json`` and ``hours_to_decision.png`` in ``--out``.
+Every run is the simulator with retraining off and one injected candidate against the
+champion (``--start-model``, default base): the model in ``--candidate`` (e.g. two
+generations a simulated loop produced), or else the champion's weights plus Gaussian noise
+of ``--noise`` x each matrix's std (0 is an A/A test). Both designs see the same users, query
+mix, candidate share (0.5 of users in A/B; every user in interleaving, so half of each list),
+hourly checks and thresholds; only how the experiment's users are served differs. Prints,
+per design, the decisions and the hours and votes they took, and writes ``runs.json`` and
+``hours_to_decision.png`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.simulation_runs import unseen_files
-from retraining.simulator import SimConfig, Simulation
+from retraining.simulator import INJECTED, SimConfig, Simulation
 from storage.settings import Settings
 
 MODES = ("ab", "interleave")
@@ -30,7 +32,7 @@ MODES = ("ab", "interleave")
 def run_one(cfg: SimConfig, settings: Settings) -> dict[str, Any]:
     started = time.perf_counter()
     summary = Simulation(cfg, settings, progress=lambda _m: None).run()
-    verdict = next((d for d in summary["decisions"] if d["candidate_version"] == "bad"), None)
+    verdict = next((d for d in summary["decisions"] if d["candidate_version"] in INJECTED), None)
     rates = [d["thumbs_up_rate"] for d in summary["days"]]
     return {
         "mode": cfg.experiment_mode,
@@ -44,20 +46,21 @@ def run_one(cfg: SimConfig, settings: Settings) -> dict[str, Any]:
     }
 
 
-def table(runs: list[dict[str, Any]], expected: str) -> str:
+def table(runs: list[dict[str, Any]]) -> str:
     lines = [
-        "| design | runs | decided | decided right | hours to decision (median, max) | votes "
-        "counted (median) |",
-        "|---|---|---|---|---|---|",
+        "| design | runs | promoted | rejected | kept (no verdict) | hours to a verdict "
+        "(median, max) | votes counted (median) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mode in MODES:
         rows = [r for r in runs if r["mode"] == mode]
         decided = [r for r in rows if r["decision"] in ("promoted", "rejected")]
-        right = sum(r["decision"] == expected for r in rows)
         hours = [r["hours"] for r in decided]
         votes = [r["votes"] for r in decided]
+        tally = {d: sum(r["decision"] == d for r in rows) for d in ("promoted", "rejected")}
         lines.append(
-            f"| {mode} | {len(rows)} | {len(decided)} | {right} | "
+            f"| {mode} | {len(rows)} | {tally['promoted']} | {tally['rejected']} | "
+            f"{len(rows) - len(decided)} | "
             + (f"{statistics.median(hours):.1f}, {max(hours):.1f}" if hours else "-")
             + f" | {statistics.median(votes) if votes else '-'} |"
         )
@@ -86,7 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--noise", type=float, default=0.3)
+    parser.add_argument("--start-model", default="base", help="the champion (any --model)")
+    parser.add_argument("--candidate", type=Path, default=None, help="a model directory")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--queries-per-day", type=int, default=400)
     parser.add_argument("--unseen", action="store_true", help="held-out prompts and queries")
@@ -107,18 +112,21 @@ def main() -> None:
                 days=args.days,
                 queries_per_day=args.queries_per_day,
                 retrain=False,
-                inject_bad_candidate=True,
+                start_model=args.start_model,
+                inject_bad_candidate=args.candidate is None,
+                inject_candidate=args.candidate,
                 bad_candidate_noise=args.noise,
                 experiment_mode=mode,
                 experiment_max_days=args.days,
+                end_when_decided=True,
                 **extra,
             )
             runs.append(run_one(cfg, settings))
             print(json.dumps(runs[-1]), flush=True)
             (args.out / "runs.json").write_text(json.dumps(runs, indent=1))
-    expected = "rejected" if args.noise > 0 else "kept"
-    print(f"\ncandidate noise {args.noise:g} (the right decision: {expected})\n")
-    print(table(runs, expected))
+    what = args.candidate or f"the champion + noise {args.noise:g}"
+    print(f"\n{args.start_model} vs {what}\n")
+    print(table(runs))
     plot(runs, args.out / "hours_to_decision.png", args.days * 24.0)
     print(f"\nwrote {args.out / 'runs.json'} and {args.out / 'hours_to_decision.png'}")
 

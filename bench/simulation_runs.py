@@ -112,6 +112,7 @@ def main() -> None:
                 queries_per_day=args.queries_per_day,
                 inject_bad_candidate=args.scenario == "bad",
                 aa_test=args.scenario == "aa",
+                end_when_decided=True,  # what happens after the verdict tells nothing more
                 **extra,
             )
         summary = run_one(cfg, settings)

@@ -3,8 +3,11 @@
 - Golden set (``data/eval`` test split): the candidate's NDCG@5 may not fall more than
   ``tolerance`` below the champion's, on the whole corpus or on held-out prompts.
 - Vote slice (votes on queries held out of training): the candidate must agree with more
-  held-out votes than the champion (see :func:`vote_slice_metrics`). With no held-out votes,
-  it must instead beat the champion on the golden test split.
+  held-out votes than the champion (see :func:`vote_slice_metrics`), or with as many while
+  ranking the 👍 prompts higher (their NDCG@5). The tie-break matters: with ~100 held-out
+  judgments, top-10 agreement saturates, and in the simulator later generations tied it
+  exactly while ranking 👍 prompts higher. With no held-out votes, the candidate must instead
+  beat the champion on the golden test split.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def gate(
         "golden_test": [_maybe(champion_golden, "test"), _maybe(candidate_golden, "test")],
         "golden_heldout": [_maybe(champion_golden, "heldout"), _maybe(candidate_golden, "heldout")],
         "vote_slice_agreement": [champion_votes.get("agreement"), candidate_votes.get("agreement")],
+        "vote_slice_ndcg5": [champion_votes.get("NDCG@5"), candidate_votes.get("NDCG@5")],
         "vote_slice_judgments": int(candidate_votes.get("n", 0)),
         "tolerance": tolerance,
     }
@@ -91,12 +95,22 @@ def gate(
             )
     if candidate_votes.get("n", 0) > 0:
         gain = candidate_votes["agreement"] - champion_votes["agreement"]
-        if gain <= 0:
+        ndcg_gain = candidate_votes.get("NDCG@5", 0.0) - champion_votes.get("NDCG@5", 0.0)
+        if gain > 0:
             return GateDecision(
-                False, f"no gain on held-out votes (agreement {gain:+.3f})", details
+                True, f"held-out vote agreement {gain:+.3f}, golden within tolerance", details
+            )
+        if gain == 0 and ndcg_gain > 0:
+            return GateDecision(
+                True,
+                f"held-out votes: same agreement, 👍 prompts ranked higher (NDCG@5 "
+                f"{ndcg_gain:+.3f}), golden within tolerance",
+                details,
             )
         return GateDecision(
-            True, f"held-out vote agreement {gain:+.3f}, golden within tolerance", details
+            False,
+            f"no gain on held-out votes (agreement {gain:+.3f}, NDCG@5 of 👍 {ndcg_gain:+.3f})",
+            details,
         )
     if "all" not in candidate_golden.get("test", {}):
         return GateDecision(False, "no held-out votes and no golden queries to judge by", details)

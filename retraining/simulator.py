@@ -43,6 +43,7 @@ from storage.repositories.model_versions import get_champion, register_version
 from storage.settings import Settings
 
 SIM_START = datetime(2026, 1, 5, 0, 0)
+INJECTED = ("bad", "aa", "injected")  # version ids of candidates put into an experiment directly
 
 
 @dataclass
@@ -62,6 +63,8 @@ class SimConfig:
     inject_bad_candidate: bool = False
     bad_candidate_noise: float = 0.6  # weight noise (x each matrix's std) of the bad candidate
     aa_test: bool = False
+    inject_candidate: Path | None = None  # a model directory to run one experiment against
+    end_when_decided: bool = False  # stop at the end of the day the injected experiment ended
     click: ClickModel = field(default_factory=ClickModel)
     train_config: TrainConfig = field(default_factory=TrainConfig)
     min_votes: int = 200
@@ -69,7 +72,7 @@ class SimConfig:
     experiment_max_days: float = 7.0
     replay_min_pairs: int = 1000
     retrain_from: str = "champion"  # each generation builds on the last one that won
-    experiment_mode: str = "ab"  # ab / interleave (team-draft)
+    experiment_mode: str = "interleave"  # or "ab" (see PROMPTBOT_EXPERIMENT_MODE)
     experiment_checks_per_day: int = 24  # the live scheduler checks hourly
 
 
@@ -298,11 +301,13 @@ class Simulation:
         )
 
     # -- injected candidates -------------------------------------------------------------------
-    def _inject(self, version_id: str, label: str, degrade: bool) -> None:
+    def _inject(
+        self, version_id: str, label: str, degrade: bool, source: Path | None = None
+    ) -> None:
         champion = resolve_model("champion", self.db)
         target = self.settings.models_dir / version_id
         make_degraded_copy(
-            champion.path,
+            source or champion.path,
             target,
             seed=self.cfg.seed,
             degrade=degrade,
@@ -337,6 +342,10 @@ class Simulation:
             self._inject("bad", "deliberately degraded (noised weights)", degrade=True)
         elif self.cfg.aa_test:
             self._inject("aa", "A/A: identical to the champion", degrade=False)
+        elif self.cfg.inject_candidate:
+            self._inject(
+                "injected", "given candidate", degrade=False, source=self.cfg.inject_candidate
+            )
         self.start_version, self.start_ndcg5 = self._champion_ndcg5()
         for day in range(1, self.cfg.days + 1):
             self._simulate_requests(day)
@@ -350,7 +359,12 @@ class Simulation:
                 f"{stats['thumbs_up_rate']}, champion {stats['champion_version']} NDCG@5 "
                 f"{stats['champion_ndcg5']}"
             )
+            if self.cfg.end_when_decided and self._injected_experiment_ended():
+                break
         return self.summary()
+
+    def _injected_experiment_ended(self) -> bool:
+        return any(d["candidate_version"] in INJECTED for d in self.decisions)
 
     def summary(self) -> dict[str, Any]:
         first, last = self.days[0], self.days[-1]

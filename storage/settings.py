@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=3 * 3600, description="retraining lease expiry")
 
     experiment_mode: Literal["ab", "interleave"] = Field(
-        default="ab", description="ab: users split between models; interleave: team-draft lists"
+        default="interleave",
+        description="ab: users split between models; interleave: team-draft lists",
     )
     experiment_share: float = Field(
         default=0.5, description="share of users in the candidate arm / shown interleaved lists"

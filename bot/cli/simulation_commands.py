@@ -43,7 +43,9 @@ def simulate(
     inject_bad_candidate: bool = typer.Option(False, "--inject-bad-candidate"),
     aa: bool = typer.Option(False, "--aa", help="Run an A/A experiment (candidate = champion)."),
     experiment_mode: ExperimentMode = typer.Option(
-        ExperimentMode.ab, "--experiment-mode", help="A/B split or team-draft interleaving."
+        ExperimentMode.interleave,
+        "--experiment-mode",
+        help="Team-draft interleaving or an A/B split of users.",
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Cap training steps per cycle."),
     as_json: bool = typer.Option(False, "--json"),

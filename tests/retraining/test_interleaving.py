@@ -76,33 +76,54 @@ def test_a_short_ranking_lets_the_other_team_fill_the_list() -> None:
 
 
 def counts(wins: int, losses: int, ties: int = 0) -> InterleavingCounts:
-    return InterleavingCounts(wins, losses, ties, ArmCounts(0, 0), ArmCounts(0, 0))
+    """Requests where the candidate's results got one more 👍 (wins) or one fewer (losses)."""
+    return InterleavingCounts.from_credit(
+        [1] * wins + [-1] * losses + [0] * ties, ArmCounts(0, 0), ArmCounts(0, 0)
+    )
 
 
 def test_rule_on_hand_made_counts() -> None:
     day3 = T0 + timedelta(days=3)
-    win = decide_interleaving(counts(150, 90), T0, day3, RULE)
+    win = decide_interleaving(counts(150, 90, ties=60), T0, day3, RULE)
     assert win.decision == "promoted" and win.stats["p_value"] < 0.05
-    loss = decide_interleaving(counts(80, 160), T0, day3, RULE)
+    assert "won 150, lost 90, tied 60" in win.reason
+    loss = decide_interleaving(counts(80, 160, ties=60), T0, day3, RULE)
     assert loss.decision == "rejected"
-    few = decide_interleaving(counts(60, 5, ties=500), T0, day3, RULE)
+    few = decide_interleaving(counts(60, 5, ties=20), T0, day3, RULE)
     assert few.decision is None and "waiting" in few.reason
-    even = decide_interleaving(counts(200, 195), T0, day3, RULE)
+    even = decide_interleaving(counts(200, 195, ties=100), T0, day3, RULE)
     assert even.decision is None
     late = decide_interleaving(counts(200, 195), T0, T0 + timedelta(days=15), RULE)
     assert late.decision == "kept"
 
 
-def test_repeated_peeking_at_fair_coins_rarely_decides() -> None:
-    """A/A: each decisive request a fair coin, checked every 25 requests, 300 experiments."""
+def test_the_size_of_a_credit_gap_counts_not_only_its_sign() -> None:
+    """+2 (a 👍 for the candidate's result, a 👎 for the champion's) weighs more than +1."""
+    day3 = T0 + timedelta(days=3)
+    ones = InterleavingCounts.from_credit([1] * 90 + [-1] * 70 + [0] * 40, *no_votes())
+    twos = InterleavingCounts.from_credit([2] * 90 + [-1] * 70 + [0] * 40, *no_votes())
+    assert (ones.wins, ones.losses) == (twos.wins, twos.losses)
+    p_ones = decide_interleaving(ones, T0, day3, RULE).stats["p_value"]
+    p_twos = decide_interleaving(twos, T0, day3, RULE).stats["p_value"]
+    assert p_twos < 0.05 < p_ones
+
+
+def no_votes() -> tuple[ArmCounts, ArmCounts]:
+    return ArmCounts(0, 0), ArmCounts(0, 0)
+
+
+def test_repeated_peeking_at_symmetric_credit_rarely_decides() -> None:
+    """A/A: per-request credit differences symmetric around 0 (as the coin flips make them),
+    checked every 25 requests up to 1,500, in 300 experiments."""
     rng = np.random.default_rng(7)
+    values, weights = [-2, -1, 0, 1, 2], [0.05, 0.3, 0.3, 0.3, 0.05]
     decided = 0
     for _ in range(300):
-        flips = rng.random(1500) < 0.5
+        diffs = [int(d) for d in rng.choice(values, size=1500, p=weights)]
         p = 1.0
         for n in range(100, 1501, 25):
-            wins = int(flips[:n].sum())
-            v = decide_interleaving(counts(wins, n - wins), T0, T0 + timedelta(hours=n), RULE, p)
+            c = InterleavingCounts.from_credit(diffs[:n], *no_votes())
+            v = decide_interleaving(c, T0, T0 + timedelta(hours=n), RULE, p)
             p = v.stats["p_value"]
             if v.decision in ("promoted", "rejected"):
                 decided += 1
@@ -147,6 +168,9 @@ def test_service_drafts_both_models_and_votes_credit_their_team(
     expected_losses = sum(c.get(CANDIDATE, 0) < c.get(CHAMPION, 0) for c in credit.values())
     assert (counted.wins, counted.losses, counted.ties) == (expected_wins, expected_losses, 0)
     assert counted.wins + counted.losses == 40
+    assert counted.credit_sum == sum(
+        c.get(CANDIDATE, 0) - c.get(CHAMPION, 0) for c in credit.values()
+    )
     assert counted.candidate.votes + counted.champion.votes == 40
     with db.session() as session:
         arms = set(session.scalars(select(Request.arm)))

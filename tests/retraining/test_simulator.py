@@ -112,6 +112,7 @@ def test_injected_bad_candidate_is_rejected_by_the_experiment(
         retrain=False,
         inject_bad_candidate=True,
         experiment_min_votes=30,
+        end_when_decided=True,
     )
     summary = run(cfg, Settings(home=tmp_path / "unused", cache_home=model_cache_dir, int8="off"))
     assert summary["bad_candidate_promoted"] is False
@@ -119,6 +120,7 @@ def test_injected_bad_candidate_is_rejected_by_the_experiment(
     assert verdicts and verdicts[0]["decision"] == "rejected"
     assert 0 < verdicts[0]["hours_running"] < 3 * 24
     assert verdicts[0]["experiment_votes"] >= 30
+    assert summary["days"][-1]["day"] == verdicts[0]["day"]  # ended with the verdict
     rates = summary["days"][0]["thumbs_up_rate"]
     assert rates["candidate"] < rates["champion"]
 
