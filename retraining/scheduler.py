@@ -5,7 +5,8 @@ Two jobs, both in a SQLAlchemyJobStore on the app's database:
 - ``retrain-cycle`` (cron from ``PROMPTBOT_RETRAIN_SCHEDULE``, default ``0 4 * * mon``: Mondays
   04:00 UTC; weekdays are best named, since APScheduler numbers Monday 0, not 1):
   one retraining cycle; the ``retrain`` lease keeps it to one at a time across processes.
-- ``experiment-check`` (hourly): decide the running A/B experiment when the data allow.
+- ``experiment-check`` (hourly): decide the running experiment (interleaved or A/B)
+  when the data allow.
 
 ``coalesce=True`` turns a backlog of missed runs into one; ``max_instances=1`` stops a slow
 cycle overlapping itself; ``misfire_grace_time`` lets a run missed while the process was down

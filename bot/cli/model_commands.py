@@ -20,7 +20,9 @@ models_app = typer.Typer(
     help="Model versions: list, status, promote, rollback, export.", no_args_is_help=True
 )
 votes_app = typer.Typer(help="Recorded votes.", no_args_is_help=True)
-experiment_app = typer.Typer(help="The running A/B experiment.", no_args_is_help=True)
+experiment_app = typer.Typer(
+    help="The running experiment (interleaved or A/B).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -68,7 +68,9 @@ class ModelAdmin(
     group_name="model",
     group_description="Manage the prompt model (server managers)",
 ):
-    experiment = app_commands.Group(name="experiment", description="The running A/B experiment")
+    experiment = app_commands.Group(
+        name="experiment", description="The running experiment (interleaved or A/B)"
+    )
 
     def __init__(self, bot: PromptBot) -> None:
         self.bot = bot
