@@ -141,13 +141,17 @@ def interleave_experiment(
     return loop_db
 
 
+def service_for(db: Database, settings: Settings) -> PromptService:
+    pool = ModelPool(db, settings.cache_dir)
+    pool.refresh()
+    return PromptService(db, pool)
+
+
 def test_service_drafts_both_models_and_votes_credit_their_team(
     interleave_experiment: Database, loop_settings: Settings
 ) -> None:
     db = interleave_experiment
-    pool = ModelPool(db, loop_settings.cache_dir)
-    pool.refresh()
-    service = PromptService(db, pool)
+    service = service_for(db, loop_settings)
     credit: dict[int, dict[str, int]] = {}
     for i in range(40):
         now = T0 + timedelta(minutes=i)
@@ -182,9 +186,7 @@ def test_interleaved_experiment_rejects_a_clearly_worse_candidate(
 ) -> None:
     """Users 👍 results of the genre they asked for, 👎 the rest; the degraded model loses."""
     db = interleave_experiment
-    pool = ModelPool(db, loop_settings.cache_dir)
-    pool.refresh()
-    service = PromptService(db, pool)
+    service = service_for(db, loop_settings)
     genres = ["Horror", "Fantasy", "Mystery"]
     for i in range(150):
         genre, now = genres[i % 3], T0 + timedelta(minutes=i)
