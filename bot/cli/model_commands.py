@@ -87,12 +87,13 @@ def format_status(info: dict) -> str:  # type: ignore[type-arg]
             f"{arm} 👍{stats.get(arm, {}).get('up', 0)} 👎{stats.get(arm, {}).get('down', 0)}"
             for arm in ("champion", "candidate")
         )
+        design = "A/B"
         if exp.get("mode") == "interleave":
+            design = "interleaved"
             arms += (
                 f"; candidate won {stats.get('wins', 0)}, lost {stats.get('losses', 0)}, "
                 f"tied {stats.get('ties', 0)} interleaved requests"
             )
-        design = "interleaved" if exp.get("mode") == "interleave" else "A/B"
         lines.append(
             f"experiment {exp['id']} ({exp['status']}, {design}): {exp['champion']} vs "
             f"{exp['candidate']} at {exp['traffic_share']:.0%} — {arms}; "

@@ -51,10 +51,8 @@ def _add_live_counts(db: Database, info: dict[str, Any], rule: DecisionRule) -> 
         shown = info["experiment"]
         if experiment is None or not shown or shown["id"] != experiment.id:
             return
-        live = current_verdict(session, experiment, rule, utcnow())
-    # the stored p-value is the running minimum the decision uses; keep it
-    stored_p = (info["experiment"]["stats"] or {}).get("p_value")
-    info["experiment"]["stats"] = {**live.stats, "p_value": stored_p or live.stats["p_value"]}
+        # current_verdict starts from the stored p-value, so its p is already the running minimum
+        info["experiment"]["stats"] = current_verdict(session, experiment, rule, utcnow()).stats
 
 
 def _actor(interaction: discord.Interaction) -> str:
