@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from retraining.experiments import CANDIDATE, CHAMPION, assign_arm, running_experiment
-from retraining.interleaving import INTERLEAVED, draft_rng, interleaved_share, team_draft
+from retraining.interleaving import (
+    INTERLEAVED,
+    credited_teams,
+    draft_rng,
+    interleaved_share,
+    team_draft,
+)
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import Hit
 from retrieval.model_pool import ModelPool
@@ -117,7 +123,9 @@ class PromptService:
         genre: str | None,
         now: datetime,
     ) -> list[tuple[Hit, str, str | None]]:
-        """(hit, model version, arm) per shown result; interleaved lists are team-drafted."""
+        """(hit, model version, arm) per shown result; interleaved lists are team-drafted, and
+        a result both models rank at the same place is stored as ``agreed`` (credited to neither)
+        with its drafting model."""
         hits = self.pool.engine(assignment.version).search(normalized, k, genre=genre)
         if assignment.rival is None:
             return [(h, assignment.version, assignment.arm) for h in hits]
@@ -125,7 +133,11 @@ class PromptService:
         rival_hits = self.pool.engine(assignment.rival).search(normalized, k, genre=genre)
         rng = draft_rng(assignment.experiment_id, user_id, normalized, now)
         version_of = {CHAMPION: assignment.rival, CANDIDATE: assignment.version}
-        return [(hit, version_of[team], team) for hit, team in team_draft(rival_hits, hits, k, rng)]
+        drafted = team_draft(rival_hits, hits, k, rng)
+        return [
+            (hit, version_of[team], arm)
+            for hit, team, arm in credited_teams(rival_hits, hits, drafted)
+        ]
 
     def serve(
         self,

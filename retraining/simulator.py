@@ -25,6 +25,7 @@ from retraining.click_model import ClickModel
 from retraining.cycle import RetrainingCycle
 from retraining.experiment_check import check_experiment
 from retraining.experiments import CANDIDATE, CHAMPION, Verdict, start_experiment
+from retraining.interleaving import AGREED
 from retraining.serving import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
@@ -284,7 +285,7 @@ class Simulation:
             experiment = session.get(Experiment, experiment_id)
             assert experiment is not None
             candidate, started = experiment.candidate_version_id, experiment.started_at
-        arms = (verdict.stats.get(arm, {}) for arm in (CHAMPION, CANDIDATE))
+        arms = (verdict.stats.get(arm, {}) for arm in (CHAMPION, CANDIDATE, AGREED))
         self.decisions.append(
             {
                 "day": day,

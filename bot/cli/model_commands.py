@@ -89,10 +89,11 @@ def format_status(info: dict) -> str:  # type: ignore[type-arg]
         )
         design = "A/B"
         if exp.get("mode") == "interleave":
-            design = "interleaved"
+            design, agreed = "interleaved", stats.get("agreed", {})
             arms += (
                 f"; candidate won {stats.get('wins', 0)}, lost {stats.get('losses', 0)}, "
-                f"tied {stats.get('ties', 0)} interleaved requests"
+                f"tied {stats.get('ties', 0)} interleaved requests; results both rank alike "
+                f"👍{agreed.get('up', 0)} 👎{agreed.get('down', 0)} (credited to neither)"
             )
         lines.append(
             f"experiment {exp['id']} ({exp['status']}, {design}): {exp['champion']} vs "

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from retraining.experiment_check import check_experiment
 from retraining.experiments import CANDIDATE, CHAMPION, ArmCounts, DecisionRule, start_experiment
 from retraining.interleaving import (
+    AGREED,
     INTERLEAVED,
     InterleavingCounts,
     count_interleaving,
+    credited_teams,
     decide_interleaving,
     team_draft,
 )
@@ -152,33 +154,65 @@ def test_service_drafts_both_models_and_votes_credit_their_team(
 ) -> None:
     db = interleave_experiment
     service = service_for(db, loop_settings)
+    pool = service.pool
     credit: dict[int, dict[str, int]] = {}
+    agreed_votes = 0
     for i in range(40):
         now = T0 + timedelta(minutes=i)
         served = service.serve(f"user{i % 5}", "dark castle ghost", count=3, now=now)
         assert served.arm == INTERLEAVED and served.experiment_id is not None
         assert len({r.prompt.id for r in served.results}) == 3
+        top = {
+            v: [h.prompt_id for h in pool.engine(v).search("dark castle ghost", 3)]
+            for v in ("base", "weak")
+        }
         for r in served.results:
-            assert (r.arm, r.model_version) in ((CHAMPION, "base"), (CANDIDATE, "weak"))
+            assert r.model_version in ("base", "weak")
+            assert r.prompt.id in top[r.model_version]
+            same_place = r.prompt.id in top["base"] and top["base"].index(r.prompt.id) == (
+                top["weak"].index(r.prompt.id) if r.prompt.id in top["weak"] else -1
+            )
+            team = {"base": CHAMPION, "weak": CANDIDATE}[r.model_version]
+            assert r.arm == (AGREED if same_place else team)
         first = served.results[0]  # the user likes the top result only
         service.attach_message(first.result_id, f"m{i}", "c")
         value = 1 if i % 3 else -1
         service.record_reaction(f"m{i}", f"user{i % 5}", "👍" if value > 0 else "👎", True, now)
         assert first.arm is not None
         credit[served.request_id] = {first.arm: value}
+        agreed_votes += first.arm == AGREED
     with db.session() as session:
         counted = count_interleaving(session, 1)
     expected_wins = sum(c.get(CANDIDATE, 0) > c.get(CHAMPION, 0) for c in credit.values())
     expected_losses = sum(c.get(CANDIDATE, 0) < c.get(CHAMPION, 0) for c in credit.values())
-    assert (counted.wins, counted.losses, counted.ties) == (expected_wins, expected_losses, 0)
-    assert counted.wins + counted.losses == 40
+    assert (counted.wins, counted.losses, counted.ties) == (
+        expected_wins,
+        expected_losses,
+        agreed_votes,
+    )
+    assert counted.requests == 40
     assert counted.credit_sum == sum(
         c.get(CANDIDATE, 0) - c.get(CHAMPION, 0) for c in credit.values()
     )
-    assert counted.candidate.votes + counted.champion.votes == 40
+    assert counted.candidate.votes + counted.champion.votes == 40 - agreed_votes
+    assert counted.agreed.votes == agreed_votes
     with db.session() as session:
         arms = set(session.scalars(select(Request.arm)))
     assert arms == {INTERLEAVED}
+
+
+def test_results_both_rankings_put_at_the_same_place_are_agreed_and_keep_their_team() -> None:
+    champion, candidate = docs("a", "b", "c"), docs("a", "c", "b")
+    for seed in range(20):
+        drafted = team_draft(champion, candidate, 3, random.Random(seed))
+        credited = credited_teams(champion, candidate, drafted)
+        assert [(d, t) for d, t, _ in credited] == drafted
+        for doc, team, arm in credited:  # b and c swap places: the order is what differs
+            assert arm == (AGREED if doc.prompt_id == "a" else team)
+    identical = credited_teams(
+        champion, champion, team_draft(champion, champion, 3, random.Random(0))
+    )
+    assert {arm for _, _, arm in identical} == {AGREED}
 
 
 def test_interleaved_experiment_rejects_a_clearly_worse_candidate(

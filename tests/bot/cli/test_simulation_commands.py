@@ -48,7 +48,8 @@ def test_simulate_runs_an_interleaved_aa_experiment_and_prints_json(files: Path)
     assert summary["config"]["experiment_mode"] == "interleave"
     assert summary["aa_candidate_promoted"] is False
     assert [d["requests"] for d in summary["days"]] == [40, 40]
-    assert set(summary["days"][0]["thumbs_up_rate"]) == {"champion", "candidate"}
+    # identical models rank alike: every interleaved result is agreed, credited to neither
+    assert set(summary["days"][0]["thumbs_up_rate"]) == {"agreed"}
     assert json.loads((out / "summary.json").read_text())["days"] == summary["days"]
 
 
