@@ -2,8 +2,9 @@
 
 Requests and votes per day, 👍 rate per model version and per experiment arm (an A/B arm;
 in interleaved lists each team's results, and ``agreed`` for those both models rank at the
-same place), `/prompt` latency p50/p95 per day, and the timeline of trainings, gate decisions, promotions and
-rollbacks — a markdown summary plus PNGs drawn by the same code as the simulator's.
+same place), `/prompt` latency p50/p95 per day, and the timeline of trainings, gate
+decisions, promotions and rollbacks — a markdown summary plus PNGs drawn by the same code as
+the simulator's.
 """
 
 from __future__ import annotations
