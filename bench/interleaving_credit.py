@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from retraining.experiments import mixture_lambda
-from retraining.interleaving import INTERLEAVED
+from retraining.interleaving import interleaved_votes
 from retrieval.corpus_view import load_corpus_from_file
 from retrieval.engine import SearchEngine
 from retrieval.model_registry import ModelRef, base_model_path
@@ -86,19 +86,13 @@ def main() -> None:
     for experiment_id, champion, candidate in experiments:
         with db.session() as session:
             rows = session.execute(
-                select(
+                interleaved_votes(
+                    experiment_id,
                     Result.request_id,
                     Result.model_version_id,
                     Result.prompt_id,
                     Vote.value,
                     Request.normalized_query,
-                )
-                .join(Vote, Vote.result_id == Result.id)
-                .join(Request, Request.id == Result.request_id)
-                .where(
-                    Request.experiment_id == experiment_id,
-                    Request.arm == INTERLEAVED,
-                    Vote.removed_at.is_(None),
                 )
             ).all()
         if not rows:

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from retraining.experiments import (
@@ -158,11 +158,10 @@ class InterleavingCounts:
         )
 
 
-def count_interleaving(session: Session, experiment_id: int) -> InterleavingCounts:
-    """Credit per request and team from the votes on interleaved results (removed excluded);
-    a request whose votes all fell on agreed results counts as a tie."""
-    stmt = (
-        select(Result.request_id, Result.arm, Vote.value, func.count())
+def interleaved_votes(experiment_id: int, *columns: Any) -> Select[Any]:
+    """``columns`` of every vote (removed excluded) on an experiment's interleaved results."""
+    return (
+        select(*columns)
         .join(Vote, Vote.result_id == Result.id)
         .join(Request, Request.id == Result.request_id)
         .where(
@@ -170,8 +169,15 @@ def count_interleaving(session: Session, experiment_id: int) -> InterleavingCoun
             Request.arm == INTERLEAVED,
             Vote.removed_at.is_(None),
         )
-        .group_by(Result.request_id, Result.arm, Vote.value)
     )
+
+
+def count_interleaving(session: Session, experiment_id: int) -> InterleavingCounts:
+    """Credit per request and team from the votes on interleaved results (removed excluded);
+    a request whose votes all fell on agreed results counts as a tie."""
+    stmt = interleaved_votes(
+        experiment_id, Result.request_id, Result.arm, Vote.value, func.count()
+    ).group_by(Result.request_id, Result.arm, Vote.value)
     credit: dict[int, int] = {}
     votes = {CHAMPION: {1: 0, -1: 0}, CANDIDATE: {1: 0, -1: 0}, AGREED: {1: 0, -1: 0}}
     for request_id, team, value, n in session.execute(stmt):
