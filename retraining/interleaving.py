@@ -6,7 +6,8 @@ the candidate drafts the same share of shown results as in an A/B test) gets one
 from both rankings (Radlinski, Kurup & Joachims,
 "How does clickthrough data reflect retrieval quality?", 2008): each round a fair coin picks
 which model drafts first, each model adds its best result not already shown, and every result
-remembers the model ("team") that drafted it. A 👍 credits +1 to the result's team, a 👎 -1.
+remembers the model ("team") that drafted it. A 👍 credits +1 to the result's team, a 👎 -1,
+unless both models rank the result at the same place (below).
 
 Why it is more sensitive than A/B: both models answer the same user and query in the same
 list, so the comparison is paired and the variance between users and queries cancels out.
