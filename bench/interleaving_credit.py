@@ -26,8 +26,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from retraining.experiments import mixture_lambda
-from retraining.interleaving import interleaved_votes
+from retraining.experiments import DecisionRule, mixture_lambda
+from retraining.interleaving import (
+    NO_VOTES,
+    InterleavingCounts,
+    credit_variance,
+    interleaved_votes,
+)
 from retrieval.corpus_view import load_corpus_from_file
 from retrieval.engine import SearchEngine
 from retrieval.model_registry import ModelRef, base_model_path
@@ -51,21 +56,28 @@ def top_k(run: Path, version: str, prompts, queries: list[str], k: int) -> dict[
     return {q: [h.prompt.id for h in hs] for q, hs in zip(queries, hits, strict=True)}
 
 
-def score(votes: list[tuple[int, int, str, str]], keep: Callable[[str, str], bool]) -> str:
-    """votes: (request, sign of the drafting team, prompt, query) x value already folded in."""
+def score(
+    votes: list[tuple[int, int, str, str]],
+    rule: Rule,
+    champion_top: dict[str, list[str]],
+    candidate_top: dict[str, list[str]],
+) -> str:
+    """votes: (request, value signed by the drafting team, prompt, query). The mean credit
+    difference is tested with the live rule's variance and mixing scale."""
     credit: dict[int, int] = {}
     for request_id, signed, prompt_id, query in votes:
         credit.setdefault(request_id, 0)
-        if keep(prompt_id, query):
+        if rule(prompt_id, champion_top[query], candidate_top[query]):
             credit[request_id] += signed
-    d = list(credit.values())
-    n = len(d)
-    mean = sum(d) / n
-    var = sum((x - mean) ** 2 for x in d) / (n - 1)
-    z = mean / math.sqrt(var / n) if var else float("nan")
-    p = min(1.0, 1 / mixture_lambda(mean, var / n, 0.1))
-    won, lost = sum(x > 0 for x in d), sum(x < 0 for x in d)
-    return f"n {n:5d}  won {won:4d} lost {lost:4d}  mean {mean:+.4f}  z {z:5.2f}  p {p:.4f}"
+    counts = InterleavingCounts.from_credit(list(credit.values()), NO_VOTES, NO_VOTES)
+    n = counts.requests
+    mean, variance = counts.credit_sum / n, credit_variance(counts) / n
+    z = mean / math.sqrt(variance) if variance else float("nan")
+    p = min(1.0, 1 / mixture_lambda(mean, variance, DecisionRule().tau))
+    return (
+        f"n {n:5d}  won {counts.wins:4d} lost {counts.losses:4d}  mean {mean:+.4f}  "
+        f"z {z:5.2f}  p {p:.4f}"
+    )
 
 
 def main() -> None:
@@ -104,15 +116,8 @@ def main() -> None:
             for request_id, version, prompt_id, value, query in rows
         ]
         print(f"experiment {experiment_id}: {champion} vs {candidate}, {len(votes)} votes")
-        champion_top, candidate_top = tops[champion], tops[candidate]
         for name, rule in RULES.items():
-
-            def keep(
-                p: str, q: str, rule: Rule = rule, a: dict = champion_top, b: dict = candidate_top
-            ) -> bool:
-                return rule(p, a[q], b[q])
-
-            print(f"  {name:11s} {score(votes, keep)}")
+            print(f"  {name:11s} {score(votes, rule, tops[champion], tops[candidate])}")
 
 
 if __name__ == "__main__":

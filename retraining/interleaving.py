@@ -19,8 +19,8 @@ deciding which team drafted it adds noise. A result both rank but at different p
 its credit: the model that ranks it higher tends to draft it, which is how team-draft
 rewards a better order. Successive generations agree on most of their lists, and on five
 simulated experiments (unseen-prompt runs, base vs v1 up to v2 vs v3) the z statistic of the
-mean credit was 3.57 / 3.14 / 0.78 / 6.49 / 3.13 crediting every result, 4.33 / 2.82 / 4.39
-/ 3.69 / 4.16 crediting only results one model alone had, and 4.06 / 3.93 / 4.44 / 7.21 /
+mean credit was 3.58 / 3.14 / 0.78 / 6.49 / 3.14 crediting every result, 4.30 / 2.80 / 4.38
+/ 3.69 / 4.14 crediting only results one model alone had, and 4.06 / 3.93 / 4.43 / 7.21 /
 5.71 leaving out only the agreed ones (the 0.78 was a v3 whose expected 👍 rate was 2 points
 above its champion's). A/A (identical models) agrees everywhere, so every request ties and
 the experiment can only end kept.
@@ -189,7 +189,7 @@ def count_interleaving(session: Session, experiment_id: int) -> InterleavingCoun
         if team == AGREED:
             continue
         sign = 1 if team == CANDIDATE else -1
-        credit[request_id] = credit.get(request_id, 0) + sign * value * n
+        credit[request_id] += sign * value * n
     return InterleavingCounts.from_credit(
         list(credit.values()),
         ArmCounts(votes[CHAMPION][1], votes[CHAMPION][-1]),
