@@ -21,8 +21,8 @@ from discord.ext import commands
 
 from bot.checks import NotModelAdmin, UserCooldowns
 from bot.formatting import NOT_ADMIN, UNEXPECTED, cooldown_notice
-from retraining.serving import PromptService
-from retrieval.model_pool import ModelPool, NoCorpusError
+from serving.prompt_service import PromptService
+from serving.model_pool import ModelPool, NoCorpusError
 from storage.database import Database
 from storage.settings import Settings
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from retraining.serving import ServedResult
+from serving.prompt_service import ServedResult
 
 NO_PINGS = discord.AllowedMentions.none()
 RESULT_COLOUR = discord.Colour.from_rgb(88, 101, 242)

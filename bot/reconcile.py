@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import discord
 
-from retraining.serving import THUMBS, PromptService
+from serving.prompt_service import THUMBS, PromptService
 from storage.database import Database, utcnow
 from storage.repositories.requests import result_messages_since
 from storage.repositories.votes import standing_votes

@@ -26,7 +26,7 @@ from retraining.cycle import RetrainingCycle
 from retraining.experiment_check import check_experiment
 from retraining.experiments import CANDIDATE, CHAMPION, Verdict, start_experiment
 from retraining.interleaving import AGREED
-from retraining.serving import PromptService
+from serving.prompt_service import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
@@ -34,7 +34,7 @@ from retrieval.corpus_view import load_corpus_from_db
 from retrieval.eval_sets import QUERIES_PATH, JudgedQuery, Split, load_queries, restrict_to
 from retrieval.evaluation import dense_ranker, evaluate_ranker
 from retrieval.golden_set import GoldenSet
-from retrieval.model_pool import ModelPool
+from serving.model_pool import ModelPool
 from retrieval.model_registry import resolve_model
 from storage import migrations
 from storage.database import Database

@@ -24,7 +24,7 @@ from retraining import experiment_check
 from retraining.experiment_check import current_verdict, rule_from
 from retraining.experiments import DecisionRule, running_experiment
 from retraining.model_admin import AdminError, list_models, promote, rollback, status
-from retrieval.model_pool import ModelPool
+from serving.model_pool import ModelPool
 from storage.database import Database, utcnow
 from storage.settings import Settings
 

@@ -20,7 +20,7 @@ import discord
 from discord.ext import commands
 
 from bot.reconcile import ReconcileReport, reconcile_reactions
-from retraining.serving import THUMBS
+from serving.prompt_service import THUMBS
 from storage.repositories.votes import VoteOutcome
 
 if TYPE_CHECKING:

@@ -31,8 +31,8 @@ from bot.formatting import (
     result_embed,
     unknown_genre,
 )
-from retraining.serving import THUMBS, BadQueryError, ServedRequest, validate_keywords
-from retrieval.model_pool import NoCorpusError
+from serving.prompt_service import THUMBS, BadQueryError, ServedRequest, validate_keywords
+from serving.model_pool import NoCorpusError
 from retrieval.vocabulary import default_vocabulary
 
 if TYPE_CHECKING:

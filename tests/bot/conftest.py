@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WARM_UP = """
 import sys
 from pathlib import Path
-from retrieval.model_pool import ModelPool
+from serving.model_pool import ModelPool
 from storage.database import Database
 ModelPool(Database(sys.argv[1]), Path(sys.argv[2]), int8="auto").refresh()
 """

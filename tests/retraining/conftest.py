@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from retraining.serving import PromptService
+from serving.prompt_service import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
 from retrieval.eval_sets import JudgedQuery, Split
 from retrieval.golden_set import GoldenSet
-from retrieval.model_pool import ModelPool
+from serving.model_pool import ModelPool
 from storage.database import Database
 from storage.settings import Settings
 

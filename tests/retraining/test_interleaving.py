@@ -22,8 +22,8 @@ from retraining.interleaving import (
     decide_interleaving,
     team_draft,
 )
-from retraining.serving import PromptService
-from retrieval.model_pool import ModelPool
+from serving.prompt_service import PromptService
+from serving.model_pool import ModelPool
 from storage.database import Database
 from storage.models import ModelStatus, Request
 from storage.repositories.model_versions import register_version

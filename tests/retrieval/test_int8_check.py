@@ -16,7 +16,7 @@ from retrieval.corpus_view import load_corpus_from_file
 from retrieval.engine import load_encoder, onnx_dir_for
 from retrieval.golden_set import GoldenSet, load_golden_set
 from retrieval.int8_check import Int8Verdict, decide, int8_verdict, serving_backend, verdict_path
-from retrieval.model_pool import ModelPool
+from serving.model_pool import ModelPool
 from retrieval.model_registry import ModelRef, base_model_path
 from storage.database import Database
 from storage.models import ModelStatus

@@ -24,7 +24,7 @@ from retraining.interleaving import (
 )
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import Hit
-from retrieval.model_pool import ModelPool
+from serving.model_pool import ModelPool
 from retrieval.vocabulary import normalize_query
 from storage.database import Database, utcnow
 from storage.repositories.requests import ShownResult, attach_message, record_request

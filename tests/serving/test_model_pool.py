@@ -8,7 +8,7 @@ from pathlib import Path
 
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import import_prompt_file
-from retrieval.model_pool import ModelPool
+from serving.model_pool import ModelPool
 from retrieval.model_registry import base_model_path
 from storage.database import Database
 from storage.models import ModelStatus
