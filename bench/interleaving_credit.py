@@ -24,20 +24,14 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
-
 from retraining.experiments import DecisionRule, mixture_lambda
-from retraining.interleaving import (
-    NO_VOTES,
-    InterleavingCounts,
-    credit_variance,
-    interleaved_votes,
-)
+from retraining.interleaving import NO_VOTES, InterleavingCounts, credit_variance
 from retrieval.corpus_view import load_corpus_from_file
-from retrieval.engine import SearchEngine
+from retrieval.engine_builder import build_engine
 from retrieval.model_registry import ModelRef, base_model_path
 from storage.database import Database
-from storage.models import Experiment, Request, Result, Vote
+from storage.models import ExperimentMode
+from storage.repositories.experiments import interleaved_votes, list_experiments
 
 Rule = Callable[[str, list[str], list[str]], bool]  # (prompt, champion top k, candidate top k)
 RULES: dict[str, Rule] = {
@@ -51,7 +45,7 @@ RULES: dict[str, Rule] = {
 
 def top_k(run: Path, version: str, prompts, queries: list[str], k: int) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     path = base_model_path() if version == "base" else run / "home" / "models" / version
-    engine = SearchEngine.build(ModelRef(version, path), prompts, run / "bench-cache")
+    engine = build_engine(ModelRef(version, path), prompts, run / "bench-cache")
     hits = engine.search_many(queries, k)
     return {q: [h.prompt.id for h in hs] for q, hs in zip(queries, hits, strict=True)}
 
@@ -92,28 +86,24 @@ def main() -> None:
     with db.session() as session:
         experiments = [
             (e.id, e.champion_version_id, e.candidate_version_id)
-            for e in session.scalars(select(Experiment).where(Experiment.mode == "interleave"))
+            for e in list_experiments(session, mode=ExperimentMode.INTERLEAVE)
             if not args.experiments or e.id in args.experiments
         ]
     for experiment_id, champion, candidate in experiments:
         with db.session() as session:
-            rows = session.execute(
-                interleaved_votes(
-                    experiment_id,
-                    Result.request_id,
-                    Result.model_version_id,
-                    Result.prompt_id,
-                    Vote.value,
-                    Request.normalized_query,
-                )
-            ).all()
+            rows = interleaved_votes(session, experiment_id)
         if not rows:
             continue
-        queries = sorted({r[4] for r in rows})
+        queries = sorted({r.query for r in rows})
         tops = {v: top_k(args.run, v, prompts, queries, args.k) for v in (champion, candidate)}
         votes = [
-            (request_id, (1 if version == candidate else -1) * value, prompt_id, query)
-            for request_id, version, prompt_id, value, query in rows
+            (
+                r.request_id,
+                (1 if r.model_version_id == candidate else -1) * r.value,
+                r.prompt_id,
+                r.query,
+            )
+            for r in rows
         ]
         print(f"experiment {experiment_id}: {champion} vs {candidate}, {len(votes)} votes")
         for name, rule in RULES.items():

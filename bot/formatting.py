@@ -1,16 +1,28 @@
 """What the bot's messages look like: result embeds, admin texts and short notices.
 
 Kept apart from the cogs so the wording lives in one place and can be tested without
-Discord. Nothing here pings anyone: callers send with ``NO_PINGS``.
+Discord. Nothing here pings anyone: callers send with ``NO_PINGS``. The model status is
+worded here for both `/model status` and `promptbot models status` (text and ``--json``), so
+the two never drift apart and the bot does not build the CLI to answer.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from serving.prompt_service import ServedResult
+if TYPE_CHECKING:
+    from retraining.model_admin import (
+        ExperimentSummary,
+        LoopStatus,
+        ServingSummary,
+        TrainingRunSummary,
+        VersionSummary,
+    )
+    from serving.prompt_service import ServedResult
 
 NO_PINGS = discord.AllowedMentions.none()
 RESULT_COLOUR = discord.Colour.from_rgb(88, 101, 242)
@@ -39,17 +51,101 @@ def _clip(text: str, limit: int) -> str:
 def result_embed(result: ServedResult, total: int) -> discord.Embed:
     """One result as an embed; the footer names the model version that ranked it."""
     prompt = result.prompt
-    embed = discord.Embed(
-        title=_clip(prompt.title, 256), description=_clip(prompt.text, 4096), colour=RESULT_COLOUR
-    )
+    embed = discord.Embed(title=prompt.title, description=prompt.text, colour=RESULT_COLOUR)
     if prompt.genres:
-        embed.add_field(name="Genres", value=_clip(", ".join(prompt.genres), FIELD_LIMIT))
+        embed.add_field(name="Genres", value=", ".join(prompt.genres))
     if prompt.themes:
-        embed.add_field(name="Themes", value=_clip(", ".join(prompt.themes), FIELD_LIMIT))
+        embed.add_field(name="Themes", value=", ".join(prompt.themes))
     embed.set_footer(
         text=f"model {result.model_version} · {result.rank} of {total} · react 👍 or 👎 to teach me"
     )
+    return fit_embed(embed)
+
+
+# Discord's embed limits, in characters (discord.py's len(embed) counts the total the same way).
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FIELD_NAME_LIMIT = 256
+EMBED_FOOTER_LIMIT = 2048
+EMBED_AUTHOR_LIMIT = 256
+EMBED_TOTAL_LIMIT = 6000
+EMBED_MAX_FIELDS = 25
+
+
+def fit_embed(embed: discord.Embed) -> discord.Embed:
+    """Cut ``embed`` in place to every Discord limit, so sending it can never be refused.
+
+    Each part is first clipped to its own limit and fields past the 25th dropped. If the whole
+    is still over 6,000 characters, the long free text gives way first (the description, then
+    field values from the last, then the title), and the footer naming the model version, which
+    a vote depends on, only as the very last resort (after field names and the author).
+    """
+    if embed.title:
+        embed.title = _clip(embed.title, EMBED_TITLE_LIMIT)
+    if embed.description:
+        embed.description = _clip(embed.description, EMBED_DESCRIPTION_LIMIT)
+    while len(embed.fields) > EMBED_MAX_FIELDS:
+        embed.remove_field(EMBED_MAX_FIELDS)
+    for i, f in enumerate(embed.fields):
+        name, value = _clip(f.name or "", EMBED_FIELD_NAME_LIMIT), _clip(f.value or "", FIELD_LIMIT)
+        embed.set_field_at(i, name=name, value=value, inline=bool(f.inline))
+    if embed.footer.text:
+        embed.set_footer(
+            text=_clip(embed.footer.text, EMBED_FOOTER_LIMIT), icon_url=embed.footer.icon_url
+        )
+    if embed.author.name:
+        author = embed.author
+        embed.set_author(
+            name=_clip(author.name, EMBED_AUTHOR_LIMIT), url=author.url, icon_url=author.icon_url
+        )
+    _shrink_to_total(embed)
     return embed
+
+
+def _shrink_to_total(embed: discord.Embed) -> None:
+    """Shorten the parts in the order the docstring of fit_embed gives until the total fits."""
+    last_first = list(reversed(range(len(embed.fields))))
+    order = [
+        "description",
+        *(f"value {i}" for i in last_first),
+        "title",
+        *(f"name {i}" for i in last_first),
+        "author",
+        "footer",
+    ]
+    for part in order:
+        excess = len(embed) - EMBED_TOTAL_LIMIT
+        if excess <= 0:
+            return
+        _shorten(embed, part, excess)
+
+
+def _shorten(embed: discord.Embed, part: str, excess: int) -> None:
+    kind, _, index = part.partition(" ")
+    if kind == "description" and embed.description:
+        embed.description = _clip_by(embed.description, excess)
+    elif kind == "title" and embed.title:
+        embed.title = _clip_by(embed.title, excess)
+    elif kind in ("value", "name"):
+        f = embed.fields[int(index)]
+        name, value = f.name or "", f.value or ""
+        if kind == "value":
+            value = _clip_by(value, excess)
+        else:
+            name = _clip_by(name, excess)
+        embed.set_field_at(int(index), name=name, value=value, inline=bool(f.inline))
+    elif kind == "author" and embed.author.name:
+        author = embed.author
+        embed.set_author(
+            name=_clip_by(author.name, excess), url=author.url, icon_url=author.icon_url
+        )
+    elif kind == "footer" and embed.footer.text:
+        embed.set_footer(text=_clip_by(embed.footer.text, excess), icon_url=embed.footer.icon_url)
+
+
+def _clip_by(text: str, excess: int) -> str:
+    """``text`` shortened by ``excess`` characters (keeping at least the ellipsis)."""
+    return _clip(text, max(1, len(text) - excess))
 
 
 def no_results(genre: str | None) -> str:
@@ -69,21 +165,85 @@ def cooldown_notice(retry_after: float, rate: int, per: float) -> str:
     )
 
 
-def status_text(info: dict[str, Any]) -> str:
+def iso(moment: datetime | None) -> str | None:
+    """Times as admins read them: ISO 8601 to the second, UTC like everything stored."""
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def status_lines(status: LoopStatus) -> str:
+    """``promptbot models status``: one line per part of the loop."""
+    champ, cand, run = status.champion, status.candidate, status.last_training_run
+    lines = [
+        f"champion: {champ.id} ({champ.label})" if champ else "champion: none",
+        f"candidate: {cand.id} — {cand.reason}" if cand else "candidate: none",
+        experiment_line(status.experiment) if status.experiment else "experiment: none",
+        training_run_line(run) if run else "last training run: none",
+    ]
+    if status.serving:
+        lines.append(f"serving: {serving_summary_line(status.serving)}")
+    return "\n".join(lines)
+
+
+def experiment_line(exp: ExperimentSummary) -> str:
+    """Votes per arm (and, interleaved, the requests won, lost and tied), p and decision."""
+    stats = exp.stats or {}
+    arms = " vs ".join(
+        f"{arm} 👍{stats.get(arm, {}).get('up', 0)} 👎{stats.get(arm, {}).get('down', 0)}"
+        for arm in ("champion", "candidate")
+    )
+    design = "A/B"
+    if exp.mode == "interleave":
+        design, agreed = "interleaved", stats.get("agreed", {})
+        arms += (
+            f"; candidate won {stats.get('wins', 0)}, lost {stats.get('losses', 0)}, "
+            f"tied {stats.get('ties', 0)} interleaved requests; results both rank alike "
+            f"👍{agreed.get('up', 0)} 👎{agreed.get('down', 0)} (credited to neither)"
+        )
+    decision = f"; decision: {exp.decision} ({exp.reason})" if exp.decision else ""
+    return (
+        f"experiment {exp.id} ({exp.status}, {design}): {exp.champion} vs "
+        f"{exp.candidate} at {exp.traffic_share:.0%} — {arms}; "
+        f"p={stats.get('p_value', 1.0):.3g}{decision}"
+    )
+
+
+def training_run_line(run: TrainingRunSummary) -> str:
+    return f"last training run: #{run.id} {run.status} at {iso(run.started_at)} — {run.reason}"
+
+
+def status_text(status: LoopStatus) -> str:
     """``/model status``: the CLI's wording, in a code block so columns stay readable."""
-    from bot.cli.model_commands import format_status
-
-    return _clip(f"```\n{format_status(info)}\n```", MESSAGE_LIMIT)
+    return _clip(f"```\n{status_lines(status)}\n```", MESSAGE_LIMIT)
 
 
-def models_text(rows: list[dict[str, Any]]) -> str:
+def status_json(status: LoopStatus) -> dict[str, Any]:
+    """``promptbot models status --json``: every field, times as ISO strings."""
+    return _jsonable(asdict(status))
+
+
+def version_json(version: VersionSummary) -> dict[str, Any]:
+    """One row of ``promptbot models list --json``."""
+    return _jsonable(asdict(version))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def models_text(versions: list[VersionSummary]) -> str:
     """``/model list``: newest last; older versions are cut if the list is long."""
     lines = []
-    for row in rows:
-        ndcg = row["metrics"].get("test", {}).get("all", {}).get("NDCG@5")
+    for v in versions:
+        ndcg = v.test_ndcg5
         score = f" · NDCG@5 {ndcg:.3f}" if ndcg is not None else ""
-        label = f" · {row['label']}" if row["label"] else ""
-        lines.append(f"`{row['id']}` {row['status']}{score}{label} · {row['created_at']}")
+        label = f" · {v.label}" if v.label else ""
+        lines.append(f"`{v.id}` {v.status}{score}{label} · {iso(v.created_at)}")
     if not lines:
         return "No model versions are registered yet."
     text = "\n".join(lines)
@@ -96,6 +256,10 @@ def models_text(rows: list[dict[str, Any]]) -> str:
 def serving_line(serving_id: str, fallback_reason: str | None, backend: str = "onnx") -> str:
     served = f"{serving_id} [{PRECISION_NAMES.get(backend, backend)}]"
     return f"{served} ({fallback_reason})" if fallback_reason else served
+
+
+def serving_summary_line(serving: ServingSummary) -> str:
+    return serving_line(serving.version_id, serving.fallback_reason, serving.backend)
 
 
 PRECISION_NAMES = {"onnx": "ONNX fp32", "onnx-int8": "ONNX int8", "torch": "torch"}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from retraining.experiments import (
     CANDIDATE,
     CHAMPION,
@@ -13,13 +11,12 @@ from retraining.experiments import (
     Verdict,
     count_votes,
     decide,
-    finish_experiment,
-    running_experiment,
 )
 from retraining.interleaving import count_interleaving, decide_interleaving
-from storage.database import Database, utcnow
-from storage.models import Experiment, ModelStatus
+from storage.database import Database, Session, utcnow
+from storage.models import Experiment, ExperimentDecision, ExperimentMode, ModelStatus
 from storage.repositories.audit import write_audit
+from storage.repositories.experiments import finish_experiment, running_experiment
 from storage.repositories.model_versions import set_champion, set_status
 from storage.settings import Settings
 
@@ -37,7 +34,7 @@ def current_verdict(
 ) -> Verdict:
     """The decision rule of the experiment's mode applied to its votes so far."""
     previous_p = float((experiment.stats or {}).get("p_value", 1.0))
-    if experiment.mode == "interleave":
+    if experiment.mode == ExperimentMode.INTERLEAVE:
         return decide_interleaving(
             count_interleaving(session, experiment.id),
             experiment.started_at,
@@ -62,12 +59,15 @@ def check_experiment(
         experiment.stats = {**verdict.stats, "checked_at": now.isoformat(timespec="seconds")}
         if verdict.decision is None:
             return experiment.id, verdict
-        finish_experiment(experiment, verdict.decision, verdict.reason, now, experiment.stats)
+        finish_experiment(
+            session, experiment, verdict.decision, verdict.reason, now, experiment.stats
+        )
         candidate = experiment.candidate_version_id
-        if verdict.decision == "promoted":
+        if verdict.decision == ExperimentDecision.PROMOTED:
             set_champion(session, candidate, actor="experiment", action="experiment", now=now)
         else:
-            status = ModelStatus.REJECTED if verdict.decision == "rejected" else ModelStatus.RETIRED
+            rejected = verdict.decision == ExperimentDecision.REJECTED
+            status = ModelStatus.REJECTED if rejected else ModelStatus.RETIRED
             set_status(session, candidate, status, f"experiment {experiment.id}: {verdict.reason}")
         write_audit(
             session,
@@ -87,7 +87,7 @@ def stop_experiment(db: Database, actor: str, now: datetime | None = None) -> st
         experiment = running_experiment(session)
         if experiment is None:
             return "No experiment is running."
-        finish_experiment(experiment, "kept", f"stopped by {actor}", now)
+        finish_experiment(session, experiment, ExperimentDecision.KEPT, f"stopped by {actor}", now)
         set_status(
             session,
             experiment.candidate_version_id,

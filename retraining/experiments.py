@@ -1,7 +1,6 @@
-"""Online A/B experiments: stable assignment, vote counting per arm, and the decision rule.
+"""Online A/B experiments: vote counting per arm and the decision rule.
 
-Assignment: a user's arm is a stable hash of (experiment id, user id), so a user sees one
-model for the whole experiment and arms split traffic at the configured share.
+Assignment (which arm a user sees) happens at request time, in ``serving.arms``.
 
 Decision rule: a mixture sequential probability ratio test (mSPRT; Johari, Pekelis & Walsh,
 "Always valid inference", 2017 — the basis of Optimizely's Stats Engine) on the difference
@@ -20,24 +19,17 @@ alongside for people to read; it does not drive the decision.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from storage.database import Session
+from storage.models import Arm
+from storage.models import ExperimentDecision as Decision
+from storage.repositories.experiments import arm_vote_counts
 
-from storage.models import Experiment, Request, Result, Vote
-
-CHAMPION, CANDIDATE = "champion", "candidate"
-
-
-def assign_arm(experiment_id: int, user_id: str, share: float) -> str:
-    digest = hashlib.sha256(f"{experiment_id}:{user_id}".encode()).digest()
-    unit = int.from_bytes(digest[:8], "big") / 2**64
-    return CANDIDATE if unit < share else CHAMPION
+CHAMPION, CANDIDATE = Arm.CHAMPION, Arm.CANDIDATE  # the names the rules below use
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,7 @@ class DecisionRule:
 
 @dataclass(frozen=True)
 class Verdict:
-    decision: str | None  # promoted / rejected / kept / None (keep running)
+    decision: Decision | None  # None: keep running
     reason: str
     stats: dict[str, Any]
 
@@ -124,7 +116,9 @@ def decide(
     if min(champion.votes, candidate.votes) < rule.min_votes:
         stats["p_value"] = previous_p
         if elapsed_days >= rule.max_days:
-            return Verdict("kept", f"{rule.max_days:g} days passed with too few votes", stats)
+            return Verdict(
+                Decision.KEPT, f"{rule.max_days:g} days passed with too few votes", stats
+            )
         return Verdict(None, f"waiting for {rule.min_votes} votes per arm", stats)
     lam = msprt_lambda(champion, candidate, rule.tau)
     p_value = min(previous_p, 1.0 / lam)  # always-valid p-values only ever decrease
@@ -136,10 +130,14 @@ def decide(
     )
     if p_value < rule.alpha:
         if candidate.rate > champion.rate:
-            return Verdict("promoted", f"candidate better (always-valid p={p_value:.4f})", stats)
-        return Verdict("rejected", f"candidate worse (always-valid p={p_value:.4f})", stats)
+            return Verdict(
+                Decision.PROMOTED, f"candidate better (always-valid p={p_value:.4f})", stats
+            )
+        return Verdict(Decision.REJECTED, f"candidate worse (always-valid p={p_value:.4f})", stats)
     if elapsed_days >= rule.max_days:
-        return Verdict("kept", f"no verdict after {rule.max_days:g} days; champion kept", stats)
+        return Verdict(
+            Decision.KEPT, f"no verdict after {rule.max_days:g} days; champion kept", stats
+        )
     return Verdict(None, "no verdict yet", stats)
 
 
@@ -149,60 +147,8 @@ def _safe(x: float) -> float | None:
 
 def count_votes(session: Session, experiment_id: int) -> dict[str, ArmCounts]:
     """👍/👎 per arm on results served in this experiment (removed votes excluded)."""
-    stmt = (
-        select(Result.arm, Vote.value, func.count())
-        .join(Vote, Vote.result_id == Result.id)
-        .join(Request, Request.id == Result.request_id)
-        .where(Request.experiment_id == experiment_id, Vote.removed_at.is_(None))
-        .group_by(Result.arm, Vote.value)
-    )
     raw: dict[str, dict[int, int]] = {CHAMPION: {}, CANDIDATE: {}}
-    for arm, value, n in session.execute(stmt):
-        if arm in raw:
-            raw[arm][value] = n
+    for tally in arm_vote_counts(session, experiment_id):
+        if tally.arm in raw:
+            raw[tally.arm][tally.value] = tally.count
     return {arm: ArmCounts(v.get(1, 0), v.get(-1, 0)) for arm, v in raw.items()}
-
-
-def running_experiment(session: Session) -> Experiment | None:
-    return session.scalars(
-        select(Experiment).where(Experiment.status == "running").order_by(Experiment.id.desc())
-    ).first()
-
-
-def start_experiment(
-    session: Session,
-    champion_id: str,
-    candidate_id: str,
-    share: float,
-    now: datetime,
-    mode: str = "ab",
-) -> Experiment:
-    if running_experiment(session) is not None:
-        raise RuntimeError("an experiment is already running")
-    experiment = Experiment(
-        champion_version_id=champion_id,
-        candidate_version_id=candidate_id,
-        traffic_share=share,
-        mode=mode,
-        status="running",
-        started_at=now,
-        stats={},
-    )
-    session.add(experiment)
-    session.flush()
-    return experiment
-
-
-def finish_experiment(
-    experiment: Experiment,
-    decision: str,
-    reason: str,
-    now: datetime,
-    stats: dict[str, Any] | None = None,
-) -> None:
-    experiment.status = "finished"
-    experiment.decision = decision
-    experiment.reason = reason
-    experiment.decided_at = now
-    if stats is not None:
-        experiment.stats = stats

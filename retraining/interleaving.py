@@ -7,7 +7,8 @@ from both rankings (Radlinski, Kurup & Joachims,
 "How does clickthrough data reflect retrieval quality?", 2008): each round a fair coin picks
 which model drafts first, each model adds its best result not already shown, and every result
 remembers the model ("team") that drafted it. A 👍 credits +1 to the result's team, a 👎 -1,
-unless both models rank the result at the same place (below).
+unless both models rank the result at the same place (below). The draft runs at request time
+(``serving.team_draft``); this module holds the decision rule on the credit it earns.
 
 Why it is more sensitive than A/B: both models answer the same user and query in the same
 list, so the comparison is paired and the variance between users and queries cancels out.
@@ -40,15 +41,10 @@ tests/retraining).
 
 from __future__ import annotations
 
-import hashlib
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
-
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from typing import Any
 
 from retraining.experiments import (
     CANDIDATE,
@@ -58,70 +54,13 @@ from retraining.experiments import (
     Verdict,
     mixture_lambda,
 )
-from storage.models import Request, Result, Vote
+from storage.database import Session
+from storage.models import Arm, ExperimentMode
+from storage.models import ExperimentDecision as Decision
+from storage.repositories.experiments import team_vote_counts
 
-INTERLEAVED = "interleaved"  # Request.arm of an interleaved request; its results carry the team
-AGREED = "agreed"  # Result.arm of an interleaved result both models rank at the same place
+INTERLEAVED, AGREED = Arm.INTERLEAVED, Arm.AGREED  # the names the vote counting below uses
 NO_VOTES = ArmCounts(0, 0)
-
-
-class Ranked(Protocol):
-    @property
-    def prompt_id(self) -> str: ...
-
-
-H = TypeVar("H", bound=Ranked)
-
-
-def interleaved_share(share: float) -> float:
-    """Share of users shown interleaved lists, so the candidate's share of shown results
-    matches an A/B test at ``share``: half of each interleaved list is the candidate's."""
-    return min(1.0, 2 * share)
-
-
-def team_draft(
-    champion: Sequence[H], candidate: Sequence[H], k: int, rng: random.Random
-) -> list[tuple[H, str]]:
-    """Up to ``k`` results drafted from both rankings, each with the team that drafted it."""
-    rankings = {CHAMPION: list(champion), CANDIDATE: list(candidate)}
-    picked: list[tuple[H, str]] = []
-    shown: set[str] = set()
-    team_size = {CHAMPION: 0, CANDIDATE: 0}
-
-    def next_unshown(team: str) -> H | None:
-        return next((h for h in rankings[team] if h.prompt_id not in shown), None)
-
-    while len(picked) < k:
-        if team_size[CHAMPION] != team_size[CANDIDATE]:
-            order = sorted(team_size, key=team_size.__getitem__)  # the smaller team drafts
-        else:
-            order = [CHAMPION, CANDIDATE] if rng.random() < 0.5 else [CANDIDATE, CHAMPION]
-        for team in order:  # a team whose ranking is used up lets the other draft
-            hit = next_unshown(team)
-            if hit is not None:
-                break
-        else:
-            break
-        picked.append((hit, team))
-        shown.add(hit.prompt_id)
-        team_size[team] += 1
-    return picked
-
-
-def credited_teams(
-    champion: Sequence[H], candidate: Sequence[H], drafted: Sequence[tuple[H, str]]
-) -> list[tuple[H, str, str]]:
-    """(result, drafting team, credited arm): ``agreed`` where both rankings put the result
-    at the same place."""
-    pairs = zip(champion, candidate, strict=False)  # a shorter ranking agrees on nothing after it
-    agreed = {c.prompt_id for c, d in pairs if c.prompt_id == d.prompt_id}
-    return [(hit, team, AGREED if hit.prompt_id in agreed else team) for hit, team in drafted]
-
-
-def draft_rng(experiment_id: int, user_id: str, query: str, now: datetime) -> random.Random:
-    """The coin flips of one request: reproducible for the simulator, fresh per request."""
-    key = f"{experiment_id}:{user_id}:{query}:{now.isoformat()}".encode()
-    return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
 
 
 @dataclass(frozen=True)
@@ -159,37 +98,21 @@ class InterleavingCounts:
         )
 
 
-def interleaved_votes(experiment_id: int, *columns: Any) -> Select[Any]:
-    """``columns`` of every vote (removed excluded) on an experiment's interleaved results."""
-    return (
-        select(*columns)
-        .join(Vote, Vote.result_id == Result.id)
-        .join(Request, Request.id == Result.request_id)
-        .where(
-            Request.experiment_id == experiment_id,
-            Request.arm == INTERLEAVED,
-            Vote.removed_at.is_(None),
-        )
-    )
-
-
 def count_interleaving(session: Session, experiment_id: int) -> InterleavingCounts:
     """Credit per request and team from the votes on interleaved results (removed excluded);
     a request whose votes all fell on agreed results counts as a tie."""
-    stmt = interleaved_votes(
-        experiment_id, Result.request_id, Result.arm, Vote.value, func.count()
-    ).group_by(Result.request_id, Result.arm, Vote.value)
     credit: dict[int, int] = {}
-    votes = {CHAMPION: {1: 0, -1: 0}, CANDIDATE: {1: 0, -1: 0}, AGREED: {1: 0, -1: 0}}
-    for request_id, team, value, n in session.execute(stmt):
-        if team not in votes:
+    # keyed by plain strings: stored teams come back as str, and an Arm equals its value
+    votes: dict[str, dict[int, int]] = {arm: {1: 0, -1: 0} for arm in (CHAMPION, CANDIDATE, AGREED)}
+    for tally in team_vote_counts(session, experiment_id):
+        if tally.team is None or tally.team not in votes:
             continue
-        votes[team][value] += n
-        credit.setdefault(request_id, 0)
-        if team == AGREED:
+        votes[tally.team][tally.value] += tally.count
+        credit.setdefault(tally.request_id, 0)
+        if tally.team == AGREED:
             continue
-        sign = 1 if team == CANDIDATE else -1
-        credit[request_id] += sign * value * n
+        sign = 1 if tally.team == CANDIDATE else -1
+        credit[tally.request_id] += sign * tally.value * tally.count
     return InterleavingCounts.from_credit(
         list(credit.values()),
         ArmCounts(votes[CHAMPION][1], votes[CHAMPION][-1]),
@@ -216,7 +139,7 @@ def decide_interleaving(
     n = counts.requests
     mean_credit = counts.credit_sum / n if n else float("nan")
     stats: dict[str, Any] = {
-        "mode": "interleave",
+        "mode": ExperimentMode.INTERLEAVE.value,
         "wins": counts.wins,
         "losses": counts.losses,
         "ties": counts.ties,
@@ -230,7 +153,9 @@ def decide_interleaving(
     if n < rule.min_votes:
         stats["p_value"] = previous_p
         if elapsed_days >= rule.max_days:
-            return Verdict("kept", f"{rule.max_days:g} days passed with too few votes", stats)
+            return Verdict(
+                Decision.KEPT, f"{rule.max_days:g} days passed with too few votes", stats
+            )
         return Verdict(None, f"waiting for {rule.min_votes} requests with votes", stats)
     variance = credit_variance(counts) / n
     p_value = min(previous_p, 1.0 / mixture_lambda(mean_credit, variance, rule.tau))
@@ -239,15 +164,17 @@ def decide_interleaving(
     if p_value < rule.alpha:
         if mean_credit > 0:
             return Verdict(
-                "promoted",
+                Decision.PROMOTED,
                 f"candidate better in interleaved lists ({tally}; always-valid p={p_value:.4f})",
                 stats,
             )
         return Verdict(
-            "rejected",
+            Decision.REJECTED,
             f"candidate worse in interleaved lists ({tally}; always-valid p={p_value:.4f})",
             stats,
         )
     if elapsed_days >= rule.max_days:
-        return Verdict("kept", f"no verdict after {rule.max_days:g} days; champion kept", stats)
+        return Verdict(
+            Decision.KEPT, f"no verdict after {rule.max_days:g} days; champion kept", stats
+        )
     return Verdict(None, "no verdict yet", stats)

@@ -2,20 +2,31 @@
 
 Every change writes the audit log. Promotion and rollback only move the champion pointer;
 serving processes notice within ``champion_poll_seconds`` and swap without a restart.
+:func:`status` returns plain frozen dataclasses; how they read (Discord, CLI text, JSON) is
+bot.formatting's business, so this module words nothing but refusals.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from storage.database import Database, utcnow
-from storage.models import Experiment, ModelStatus, ModelVersion, TrainingRun
+from retraining.experiment_check import current_verdict
+from retraining.experiments import DecisionRule
+from storage.database import Database, Session, utcnow
+from storage.models import (
+    Experiment,
+    ExperimentDecision,
+    ExperimentMode,
+    ExperimentStatus,
+    ModelStatus,
+    ModelVersion,
+    TrainingRun,
+)
 from storage.repositories.audit import write_audit
+from storage.repositories.experiments import end_running_experiments, latest_experiment
 from storage.repositories.model_versions import (
     UnknownModelVersionError,
     get_champion,
@@ -25,6 +36,7 @@ from storage.repositories.model_versions import (
     rollback_target_id,
     set_champion,
 )
+from storage.repositories.training_runs import latest_run
 
 
 class AdminError(ValueError):
@@ -37,25 +49,124 @@ class AdminResult:
     changed: bool
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="seconds") if moment else None
+@dataclass(frozen=True)
+class VersionSummary:
+    """One model version as admins see it."""
+
+    id: str
+    label: str
+    status: ModelStatus
+    parent: str | None
+    created_at: datetime
+    promoted_at: datetime | None
+    metrics: dict[str, Any]
+    reason: str
+    path: str
+
+    @property
+    def test_ndcg5(self) -> float | None:
+        """NDCG@5 on the whole test split, when the version was evaluated on it."""
+        value = self.metrics.get("test", {}).get("all", {}).get("NDCG@5")
+        return None if value is None else float(value)
 
 
-def version_summary(v: ModelVersion) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "label": v.label,
-        "status": v.status,
-        "parent": v.parent_id,
-        "created_at": v.created_at.isoformat(timespec="seconds"),
-        "promoted_at": _iso(v.promoted_at),
-        "metrics": v.metrics,
-        "reason": v.status_reason,
-        "path": v.artifact_path,
-    }
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """The latest experiment; ``stats`` are the decision rule's numbers (votes per arm,
+    interleaving wins/losses/ties, p-value), live when the status was asked with a rule."""
+
+    id: int
+    champion: str
+    candidate: str
+    status: ExperimentStatus
+    mode: ExperimentMode
+    traffic_share: float
+    decision: ExperimentDecision | None
+    reason: str
+    stats: dict[str, Any]
+    started_at: datetime
+    decided_at: datetime | None
 
 
-def list_models(db: Database) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class TrainingRunSummary:
+    id: int
+    status: str  # a TrainingRunStatus value, kept as stored
+    reason: str
+    candidate: str | None
+    pairs: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime | None
+    error: str
+
+
+@dataclass(frozen=True)
+class ServingSummary:
+    """What one serving process answers with; differs from the champion after a failed load."""
+
+    version_id: str
+    fallback_reason: str | None
+    backend: str
+
+
+@dataclass(frozen=True)
+class LoopStatus:
+    """`/model status` and `promptbot models status`: the state of the whole loop."""
+
+    champion: VersionSummary | None
+    candidate: VersionSummary | None
+    experiment: ExperimentSummary | None
+    last_training_run: TrainingRunSummary | None
+    serving: ServingSummary | None = None  # only a serving process knows
+
+    def with_serving(self, serving: ServingSummary) -> LoopStatus:
+        return replace(self, serving=serving)
+
+
+def version_summary(v: ModelVersion) -> VersionSummary:
+    return VersionSummary(
+        id=v.id,
+        label=v.label,
+        status=ModelStatus(v.status),
+        parent=v.parent_id,
+        created_at=v.created_at,
+        promoted_at=v.promoted_at,
+        metrics=v.metrics,
+        reason=v.status_reason,
+        path=v.artifact_path,
+    )
+
+
+def experiment_summary(experiment: Experiment, stats: dict[str, Any]) -> ExperimentSummary:
+    return ExperimentSummary(
+        id=experiment.id,
+        champion=experiment.champion_version_id,
+        candidate=experiment.candidate_version_id,
+        status=ExperimentStatus(experiment.status),
+        mode=ExperimentMode(experiment.mode),
+        traffic_share=experiment.traffic_share,
+        decision=ExperimentDecision(experiment.decision) if experiment.decision else None,
+        reason=experiment.reason,
+        stats=stats,
+        started_at=experiment.started_at,
+        decided_at=experiment.decided_at,
+    )
+
+
+def training_run_summary(run: TrainingRun) -> TrainingRunSummary:
+    return TrainingRunSummary(
+        id=run.id,
+        status=run.status,
+        reason=run.reason,
+        candidate=run.candidate_version_id,
+        pairs=run.pair_counts,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        error=run.error,
+    )
+
+
+def list_models(db: Database) -> list[VersionSummary]:
     with db.session() as session:
         return [version_summary(v) for v in list_versions(session)]
 
@@ -67,12 +178,13 @@ def promote(db: Database, version_id: str, actor: str, now: datetime | None = No
         if version is None:
             known = ", ".join(v.id for v in list_versions(session))
             raise AdminError(f"No model version '{version_id}' (known: {known}).")
-        if version.status == ModelStatus.CHAMPION.value:
+        if version.status == ModelStatus.CHAMPION:
             return AdminResult(f"{version_id} is already the champion.", False)
         if not (Path(version.artifact_path) / "modules.json").is_file():
             raise AdminError(f"{version_id}'s model files are missing; it cannot serve.")
         previous = set_champion(session, version_id, actor=actor, action="promote", now=now)
-        _end_experiments_on(session, version_id, now, "promoted by an admin")
+        # a manual champion change ends any running experiment: its comparison no longer holds
+        end_running_experiments(session, "promoted by an admin", now, promoted_id=version_id)
         write_audit(
             session,
             actor,
@@ -103,7 +215,7 @@ def rollback(
         if not (Path(target.artifact_path) / "modules.json").is_file():
             raise AdminError(f"{target_id}'s model files are missing; it cannot serve.")
         set_champion(session, target_id, actor=actor, action="rollback", now=now)
-        _end_experiments_on(session, None, now, "champion rolled back")
+        end_running_experiments(session, "champion rolled back", now)
         write_audit(
             session,
             actor,
@@ -118,62 +230,46 @@ def rollback(
     )
 
 
-def _end_experiments_on(session, promoted_id: str | None, now: datetime, reason: str) -> None:  # type: ignore[no-untyped-def]
-    """A manual champion change ends any running experiment: its comparison no longer holds."""
-    for experiment in session.scalars(select(Experiment).where(Experiment.status == "running")):
-        experiment.status = "finished"
-        experiment.decision = (
-            "promoted" if experiment.candidate_version_id == promoted_id else "kept"
-        )
-        experiment.reason = reason
-        experiment.decided_at = now
+def _experiment_stats(
+    session: Session, experiment: Experiment, rule: DecisionRule | None, now: datetime
+) -> dict[str, Any]:
+    """Stored stats are from the last scheduled check; with a rule, a running experiment's
+    votes since then count too. current_verdict starts from the stored p-value, so its p is
+    already the running minimum."""
+    if rule is None or experiment.status != ExperimentStatus.RUNNING:
+        return experiment.stats or {}
+    return current_verdict(session, experiment, rule, now).stats
 
 
-def status(db: Database) -> dict[str, Any]:
+def status(
+    db: Database, rule: DecisionRule | None = None, now: datetime | None = None
+) -> LoopStatus:
+    """The loop's state; with ``rule``, the running experiment's numbers are live."""
+    now = now or utcnow()
     with db.session() as session:
         champion = get_champion(session)
         candidate = latest_candidate(session)
-        experiment = session.scalars(
-            select(Experiment).order_by(Experiment.id.desc()).limit(1)
-        ).first()
-        run = session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1)).first()
-        return {
-            "champion": version_summary(champion) if champion else None,
-            "candidate": version_summary(candidate) if candidate else None,
-            "experiment": None
+        experiment = latest_experiment(session)
+        run = latest_run(session)
+        return LoopStatus(
+            champion=version_summary(champion) if champion else None,
+            candidate=version_summary(candidate) if candidate else None,
+            experiment=None
             if experiment is None
-            else {
-                "id": experiment.id,
-                "champion": experiment.champion_version_id,
-                "candidate": experiment.candidate_version_id,
-                "status": experiment.status,
-                "mode": experiment.mode,
-                "traffic_share": experiment.traffic_share,
-                "decision": experiment.decision,
-                "reason": experiment.reason,
-                "stats": experiment.stats,
-                "started_at": experiment.started_at.isoformat(timespec="seconds"),
-                "decided_at": _iso(experiment.decided_at),
-            },
-            "last_training_run": None
-            if run is None
-            else {
-                "id": run.id,
-                "status": run.status,
-                "reason": run.reason,
-                "candidate": run.candidate_version_id,
-                "pairs": run.pair_counts,
-                "started_at": run.started_at.isoformat(timespec="seconds"),
-                "finished_at": _iso(run.finished_at),
-                "error": run.error,
-            },
-        }
+            else experiment_summary(experiment, _experiment_stats(session, experiment, rule, now)),
+            last_training_run=training_run_summary(run) if run else None,
+        )
 
 
 __all__ = [
     "AdminError",
     "AdminResult",
+    "ExperimentSummary",
+    "LoopStatus",
+    "ServingSummary",
+    "TrainingRunSummary",
     "UnknownModelVersionError",
+    "VersionSummary",
     "list_models",
     "promote",
     "rollback",

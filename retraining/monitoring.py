@@ -15,34 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from retraining.plots import plot_counts, plot_latency, plot_rates_and_quality
 from storage.database import Database
-from storage.models import (
-    ChampionChange,
-    Experiment,
-    ModelVersion,
-    Request,
-    Result,
-    TrainingRun,
-    Vote,
-)
+from storage.repositories.experiments import list_experiments
+from storage.repositories.model_versions import champion_history, list_versions
+from storage.repositories.monitoring import request_timings, vote_events
+from storage.repositories.training_runs import list_runs
 
 
 def daily_rows(db: Database, since: datetime | None) -> list[dict[str, Any]]:
     with db.session() as session:
-        requests = select(Request.created_at, Request.latency_ms)
-        votes = (
-            select(Vote.cast_at, Vote.value, Result.model_version_id, Result.arm)
-            .join(Result, Result.id == Vote.result_id)
-            .where(Vote.removed_at.is_(None))
-        )
-        if since is not None:
-            requests = requests.where(Request.created_at >= since)
-            votes = votes.where(Vote.cast_at >= since)
-        request_rows = session.execute(requests).all()
-        vote_rows = session.execute(votes).all()
+        timings = request_timings(session, since)
+        votes = vote_events(session, since)
     per_day: dict[str, dict[str, Any]] = defaultdict(
         lambda: {
             "requests": 0,
@@ -52,17 +37,17 @@ def daily_rows(db: Database, since: datetime | None) -> list[dict[str, Any]]:
             "by_arm": defaultdict(Counter),
         }
     )
-    for created, latency in request_rows:
-        row = per_day[created.date().isoformat()]
+    for timing in timings:
+        row = per_day[timing.created_at.date().isoformat()]
         row["requests"] += 1
-        if latency is not None:
-            row["latencies"].append(latency)
-    for cast, value, version, arm in vote_rows:
-        row = per_day[cast.date().isoformat()]
+        if timing.latency_ms is not None:
+            row["latencies"].append(timing.latency_ms)
+    for vote in votes:
+        row = per_day[vote.cast_at.date().isoformat()]
         row["votes"] += 1
-        row["by_version"][version][value] += 1
-        if arm:
-            row["by_arm"][arm][value] += 1
+        row["by_version"][vote.model_version_id][vote.value] += 1
+        if vote.arm:
+            row["by_arm"][vote.arm][vote.value] += 1
     out = []
     for day in sorted(per_day):
         row = per_day[day]
@@ -88,7 +73,7 @@ def _rates(table: dict[str, Counter[int]]) -> dict[str, float]:
 def timeline(db: Database, since: datetime | None) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     with db.session() as session:
-        for run in session.scalars(select(TrainingRun)):
+        for run in list_runs(session):
             events.append(
                 {
                     "at": run.started_at,
@@ -96,7 +81,7 @@ def timeline(db: Database, since: datetime | None) -> list[dict[str, Any]]:
                     "detail": f"{run.status}: {run.reason}",
                 }
             )
-        for version in session.scalars(select(ModelVersion)):
+        for version in list_versions(session):
             if version.status_reason and version.parent_id is not None:
                 events.append(
                     {
@@ -105,7 +90,7 @@ def timeline(db: Database, since: datetime | None) -> list[dict[str, Any]]:
                         "detail": f"{version.status}: {version.status_reason}",
                     }
                 )
-        for change in session.scalars(select(ChampionChange)):
+        for change in champion_history(session):
             events.append(
                 {
                     "at": change.at,
@@ -114,7 +99,7 @@ def timeline(db: Database, since: datetime | None) -> list[dict[str, Any]]:
                     f"by {change.actor}",
                 }
             )
-        for exp in session.scalars(select(Experiment)):
+        for exp in list_experiments(session):
             if exp.decided_at:
                 events.append(
                     {

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from storage.database import Database, make_engine
+from storage.database import Database
+from storage.job_store import scheduler_job_store
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,6 @@ def scheduled_experiment_check() -> None:
 
 def build_scheduler(settings: Settings, kind: str = "asyncio") -> Any:
     from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     if kind == "asyncio":
         from apscheduler.schedulers.asyncio import AsyncIOScheduler as Scheduler
@@ -74,7 +74,7 @@ def build_scheduler(settings: Settings, kind: str = "asyncio") -> Any:
     else:
         from apscheduler.schedulers.blocking import BlockingScheduler as Scheduler
     return Scheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=make_engine(settings.sqlalchemy_url))},
+        jobstores={"default": scheduler_job_store(settings.sqlalchemy_url)},
         executors={"default": ThreadPoolExecutor(1)},
         job_defaults=JOB_DEFAULTS,
         timezone="UTC",

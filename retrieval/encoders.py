@@ -2,11 +2,12 @@
 
 Two interchangeable implementations share the small ``Encoder`` protocol:
 
-* ``TorchEncoder`` - the reference: sentence-transformers on torch (used for training and as
-  the accuracy/speed baseline).
-* ``OnnxEncoder``  - the serving path: onnxruntime + the Rust ``tokenizers`` + numpy only.
-  It never imports torch, transformers or sentence-transformers, which keeps the bot's cold
-  start and memory small (checked by a test that inspects ``sys.modules``).
+* ``OnnxEncoder`` (here) - the serving path: onnxruntime + the Rust ``tokenizers`` + numpy
+  only. It never imports torch, transformers or sentence-transformers, which keeps the bot's
+  cold start and memory small (checked by a test that inspects ``sys.modules``).
+* ``TorchEncoder`` (``retrieval.torch_encoder``) - the reference: sentence-transformers on
+  torch, used for training and as the accuracy/speed baseline. It has its own module so that
+  nothing on the serving path can reach torch, even through an import inside a function.
 
 Because every vector is L2-normalised, a dot product is the cosine similarity, which is
 what ``retrieval.vector_index`` relies on.
@@ -40,36 +41,6 @@ class Encoder(Protocol):
     def encode(
         self, texts: list[str], batch_size: int = 32, show_progress: bool = False
     ) -> np.ndarray: ...
-
-
-class TorchEncoder:
-    """sentence-transformers on CPU: the reference implementation and speed baseline."""
-
-    def __init__(self, model_dir: Path | str, threads: int | None = None) -> None:
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        from sentence_transformers import SentenceTransformer  # heavy: import on demand
-
-        self.model_dir = Path(model_dir)
-        self._model = SentenceTransformer(str(self.model_dir), device="cpu")
-        self._model.eval()
-        self.dim = _sentence_transformer_dim(self._model)
-
-    def encode(
-        self, texts: list[str], batch_size: int = 32, show_progress: bool = False
-    ) -> np.ndarray:
-        if not texts:
-            return np.empty((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=batch_size,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 class OnnxEncoder:
@@ -262,10 +233,3 @@ def _progress(batches: list[np.ndarray], show: bool) -> Iterator[np.ndarray]:
     from rich.progress import track
 
     yield from track(batches, description="encoding")
-
-
-def _sentence_transformer_dim(model: Any) -> int:
-    """sentence-transformers 6 renamed the dimension getter; accept either spelling."""
-    if hasattr(model, "get_embedding_dimension"):
-        return int(model.get_embedding_dimension())
-    return int(model.get_sentence_embedding_dimension())

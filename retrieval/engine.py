@@ -1,15 +1,19 @@
 """The search engine: one model version over one corpus, answering keyword queries.
 
-``SearchEngine.build`` loads the encoder (ONNX Runtime for serving, torch as the reference),
-embeds the corpus through the per-model cache, and builds an exact index (numpy) or, above
-``approximate_above`` prompts, an HNSW index — same API either way. Hybrid search (BM25 fused
-with dense by reciprocal rank) is available behind a setting; it measured worse than dense
-alone on our test split (see README), so it is off by default.
+``SearchEngine.build`` embeds the corpus with the encoder it is given, through the per-model
+cache, and builds an exact index (numpy) or, above ``approximate_above`` prompts, an HNSW
+index — same API either way. Hybrid search (BM25 fused with dense by reciprocal rank) is
+available behind a setting; it measured worse than dense alone on our test split (see
+docs/results.md), so it is off by default.
+
+Making the encoder is not done here: exporting a model to ONNX, or the torch reference
+encoder, needs torch, and this module is on the serving path, which must not reach torch
+even through an import inside a function. ``retrieval.engine_builder.build_engine`` loads
+the encoder for any backend and builds the engine in one call.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +23,11 @@ import numpy as np
 
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.embedding_cache import EmbeddingStats, embed_corpus
-from retrieval.encoders import Encoder, OnnxEncoder
+from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
 from retrieval.vocabulary import normalize_query
 
-log = logging.getLogger(__name__)
 Backend = Literal["onnx", "onnx-int8", "torch"]
 RRF_K = 60
 
@@ -45,31 +48,6 @@ def onnx_dir_for(model: ModelRef, cache_dir: Path) -> Path:
 
 def int8_dir_for(model: ModelRef, cache_dir: Path) -> Path:
     return cache_dir / "onnx" / f"{model.key}-int8"
-
-
-def load_encoder(
-    model: ModelRef, backend: Backend, cache_dir: Path, threads: int | None = None
-) -> Encoder:
-    """The encoder for ``model``; the ONNX export is made once per model and cached."""
-    if backend == "torch":
-        from retrieval.encoders import TorchEncoder
-
-        return TorchEncoder(model.path, threads=threads)
-    onnx_dir = onnx_dir_for(model, cache_dir)
-    if not (onnx_dir / "model.onnx").is_file():
-        from retrieval.onnx_export import export_onnx
-
-        log.info("exporting %s to ONNX (once per model version)", model.label)
-        export_onnx(model.path, onnx_dir)
-    if backend == "onnx-int8":
-        int8_dir = int8_dir_for(model, cache_dir)
-        if not (int8_dir / "model.onnx").is_file():
-            from retrieval.onnx_export import quantize_int8
-
-            log.info("quantizing %s to int8 (once per model version)", model.label)
-            quantize_int8(onnx_dir, int8_dir)
-        onnx_dir = int8_dir
-    return OnnxEncoder(onnx_dir, threads=threads)
 
 
 class SearchEngine:
@@ -100,14 +78,14 @@ class SearchEngine:
         model: ModelRef,
         prompts: Sequence[CorpusPrompt],
         cache_dir: Path,
+        encoder: Encoder,
         backend: Backend = "onnx",
         approximate_above: int = 50_000,
         hybrid: bool = False,
         show_progress: bool = False,
-        encoder: Encoder | None = None,
         stats: EmbeddingStats | None = None,
     ) -> SearchEngine:
-        encoder = encoder or load_encoder(model, backend, cache_dir)
+        """Embed ``prompts`` with ``encoder`` (``backend`` names it, and keys the cache)."""
         cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}.npz"
         matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats)
         return cls(model, encoder, prompts, matrix, approximate_above, hybrid, backend)

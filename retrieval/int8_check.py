@@ -16,6 +16,8 @@ per model version, never assumed:
 
 The verdict is computed once per version (about 10 s on 2 cores) and kept as JSON next to the
 int8 export; the retraining cycle and `promptbot init` compute it ahead so a bot only reads it.
+This module measures; reading a stored verdict needs no evaluation code and lives in
+``retrieval.int8_verdict``, which the serving path is allowed to reach while this module is not.
 """
 
 from __future__ import annotations
@@ -23,35 +25,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.engine import Backend, SearchEngine, int8_dir_for
+from retrieval.engine import Backend, SearchEngine
+from retrieval.engine_builder import build_engine
 from retrieval.evaluation import dense_ranker, evaluate_ranker
 from retrieval.golden_set import GoldenSet, load_golden_set
+from retrieval.int8_verdict import Int8Verdict, int8_considered, read_verdict, verdict_path
 from retrieval.model_registry import ModelRef
 
 log = logging.getLogger(__name__)
-VERDICT_FILE = "int8-verdict.json"
 MAX_SETTING_LOSS = 0.01
 PRECISIONS: dict[str, Backend] = {"fp32": "onnx", "int8": "onnx-int8"}
-
-
-@dataclass(frozen=True)
-class Int8Verdict:
-    serve: bool
-    reason: str
-    ndcg5: dict[str, dict[str, float]]  # {"fp32"|"int8": {setting: NDCG@5}}
-    top1_agreement: float  # golden test queries, whole corpus
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def int8_considered(backend: Backend, int8: str) -> bool:
-    """int8 is only ever weighed against fp32 ONNX, and only when asked to (``auto``)."""
-    return backend == "onnx" and int8 == "auto"
 
 
 def serving_backend(model: ModelRef, cache_dir: Path, backend: Backend, int8: str) -> Backend:
@@ -69,17 +55,13 @@ def serving_backend(model: ModelRef, cache_dir: Path, backend: Backend, int8: st
 
 def int8_verdict(model: ModelRef, cache_dir: Path, golden: GoldenSet | None = None) -> Int8Verdict:
     """The cached verdict for ``model``, measuring it first if there is none."""
-    path = verdict_path(model, cache_dir)
-    if path.is_file():
-        return Int8Verdict(**json.loads(path.read_text(encoding="utf-8")))
+    stored = read_verdict(model, cache_dir)
+    if stored is not None:
+        return stored
     log.info("checking whether int8 serves %s as well as fp32 (once per version)", model.label)
     verdict = measure_int8(model, cache_dir, golden or _shipped_golden_set())
-    _write_atomically(path, json.dumps(verdict.to_dict(), indent=2))
+    _write_atomically(verdict_path(model, cache_dir), json.dumps(verdict.to_dict(), indent=2))
     return verdict
-
-
-def verdict_path(model: ModelRef, cache_dir: Path) -> Path:
-    return int8_dir_for(model, cache_dir).with_name(f"{model.key}-{VERDICT_FILE}")
 
 
 def measure_int8(model: ModelRef, cache_dir: Path, golden: GoldenSet) -> Int8Verdict:
@@ -114,7 +96,7 @@ def decide(fp32: dict[str, float], int8: dict[str, float]) -> tuple[bool, str]:
 def _engine(
     model: ModelRef, prompts: list[CorpusPrompt], cache_dir: Path, backend: Backend
 ) -> SearchEngine:
-    return SearchEngine.build(model, prompts, cache_dir, backend=backend)
+    return build_engine(model, prompts, cache_dir, backend=backend)
 
 
 def _agreement(a: list[str | None], b: list[str | None]) -> float:

@@ -5,18 +5,26 @@ which version is champion and what the corpus is; when either changed it loads t
 (callers run it off the event loop) and swaps it in atomically. If the new champion cannot be
 loaded — missing or corrupt files — the pool keeps serving the last good version (or the
 base) and records why, which `/model status` shows.
+
+The pool decides *which* version serves and when to swap; it does not make engines. Making
+one may export a new version to ONNX (torch) and measure its int8 copy on the golden queries
+(evaluation code), neither of which a serving process may import. So the pool is handed an
+``EngineFactory`` — in production ``retrieval.engine_factory.ServingEngineFactory``, which
+picks the backend (int8 only where its verdict allows) and builds the engine — by whoever
+composes the process: the bot, the CLI, the simulator or a test.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from retrieval.corpus_view import load_corpus_from_db
-from retrieval.engine import Backend, SearchEngine
-from retrieval.int8_check import serving_backend
+from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
+from retrieval.engine import SearchEngine
 from retrieval.model_registry import ModelRef, is_model_dir
 from storage.database import Database
 from storage.repositories.model_versions import BASE_VERSION_ID, get_champion, get_version
@@ -29,6 +37,13 @@ class NoCorpusError(RuntimeError):
     pass
 
 
+class EngineFactory(Protocol):
+    """Makes the engine that serves ``model`` over ``prompts`` (may be slow: runs off the
+    event loop, like every load)."""
+
+    def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine: ...
+
+
 @dataclass(frozen=True)
 class ServingState:
     champion_id: str  # what the database says
@@ -38,22 +53,9 @@ class ServingState:
 
 
 class ModelPool:
-    def __init__(
-        self,
-        db: Database,
-        cache_dir: Path,
-        backend: Backend = "onnx",
-        approximate_above: int = 50_000,
-        hybrid: bool = False,
-        max_engines: int = 3,
-        int8: str = "off",
-    ) -> None:
+    def __init__(self, db: Database, engine_factory: EngineFactory, max_engines: int = 3) -> None:
         self.db = db
-        self.cache_dir = cache_dir
-        self.backend = backend
-        self.approximate_above = approximate_above
-        self.hybrid = hybrid
-        self.int8 = int8
+        self.engine_factory = engine_factory
         self.max_engines = max_engines
         self._engines: dict[str, SearchEngine] = {}
         self._fingerprint: str | None = None
@@ -79,15 +81,7 @@ class ModelPool:
         prompts = load_corpus_from_db(self.db)
         if not prompts:
             raise NoCorpusError("No prompts are imported yet: run `promptbot init`.")
-        model = self._artifact(version_id)
-        return SearchEngine.build(
-            model,
-            prompts,
-            self.cache_dir,
-            backend=serving_backend(model, self.cache_dir, self.backend, self.int8),
-            approximate_above=self.approximate_above,
-            hybrid=self.hybrid,
-        )
+        return self.engine_factory(self._artifact(version_id), prompts)
 
     def engine(self, version_id: str) -> SearchEngine:
         """The engine for ``version_id``, loading it on first use (thread-safe)."""

@@ -14,19 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from retraining.experiments import CANDIDATE, CHAMPION, assign_arm, running_experiment
-from retraining.interleaving import (
-    INTERLEAVED,
-    credited_teams,
-    draft_rng,
-    interleaved_share,
-    team_draft,
-)
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import Hit
-from serving.model_pool import ModelPool
 from retrieval.vocabulary import normalize_query
+from serving.arms import assign_arm, interleaved_share
+from serving.model_pool import ModelPool
+from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database, utcnow
+from storage.models import Arm, ExperimentMode
+from storage.repositories.experiments import running_experiment
 from storage.repositories.requests import ShownResult, attach_message, record_request
 from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
 
@@ -44,7 +40,7 @@ class ServedResult:
     prompt: CorpusPrompt
     score: float
     model_version: str
-    arm: str | None
+    arm: Arm | None
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ class ServedRequest:
     query: str
     normalized: str
     model_version: str
-    arm: str | None
+    arm: Arm | None
     experiment_id: int | None
     results: list[ServedResult]
     latency_ms: float
@@ -75,7 +71,7 @@ class Assignment:
     """Which model answers a user: ``version`` (with ``rival`` when lists are interleaved)."""
 
     version: str
-    arm: str | None = None  # champion / candidate (A/B), interleaved, or None (no experiment)
+    arm: Arm | None = None  # champion / candidate (A/B), interleaved, or None (no experiment)
     experiment_id: int | None = None
     rival: str | None = None  # the champion, drafting against ``version`` in interleave mode
 
@@ -100,19 +96,19 @@ class PromptService:
             if experiment is None or state.fallback_reason:
                 return Assignment(state.serving_id)
             share = experiment.traffic_share
-            if experiment.mode == "interleave":
-                in_share = assign_arm(experiment.id, user_id, interleaved_share(share)) == CANDIDATE
-                if not in_share:  # outside the share: the champion, not part of the experiment
+            if experiment.mode == ExperimentMode.INTERLEAVE:
+                arm = assign_arm(experiment.id, user_id, interleaved_share(share))
+                if arm != Arm.CANDIDATE:  # outside the share: the champion, no experiment
                     return Assignment(experiment.champion_version_id)
                 return Assignment(
                     experiment.candidate_version_id,
-                    INTERLEAVED,
+                    Arm.INTERLEAVED,
                     experiment.id,
                     rival=experiment.champion_version_id,
                 )
-            if assign_arm(experiment.id, user_id, share) == CANDIDATE:
-                return Assignment(experiment.candidate_version_id, CANDIDATE, experiment.id)
-            return Assignment(experiment.champion_version_id, CHAMPION, experiment.id)
+            if assign_arm(experiment.id, user_id, share) == Arm.CANDIDATE:
+                return Assignment(experiment.candidate_version_id, Arm.CANDIDATE, experiment.id)
+            return Assignment(experiment.champion_version_id, Arm.CHAMPION, experiment.id)
 
     def _search(
         self,
@@ -122,7 +118,7 @@ class PromptService:
         k: int,
         genre: str | None,
         now: datetime,
-    ) -> list[tuple[Hit, str, str | None]]:
+    ) -> list[tuple[Hit, str, Arm | None]]:
         """(hit, model version, arm) per shown result; interleaved lists are team-drafted, and
         a result both models rank at the same place is stored as ``agreed`` (credited to neither)
         with its drafting model."""
@@ -132,7 +128,7 @@ class PromptService:
         assert assignment.experiment_id is not None
         rival_hits = self.pool.engine(assignment.rival).search(normalized, k, genre=genre)
         rng = draft_rng(assignment.experiment_id, user_id, normalized, now)
-        version_of = {CHAMPION: assignment.rival, CANDIDATE: assignment.version}
+        version_of = {Arm.CHAMPION: assignment.rival, Arm.CANDIDATE: assignment.version}
         drafted = team_draft(rival_hits, hits, k, rng)
         return [
             (hit, version_of[team], arm)

@@ -42,6 +42,47 @@ class ModelStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class TrainingRunStatus(StrEnum):
+    """``TrainingRun.status``: a retraining cycle while it runs and how it ended."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # a version was registered (as candidate or rejected)
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing to do, or another cycle holds the lease
+
+
+class ExperimentStatus(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class ExperimentDecision(StrEnum):
+    """How an experiment ended: its candidate became champion, lost, or the champion stayed
+    without a verdict (time ran out, an admin stopped it, or the champion changed under it)."""
+
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    KEPT = "kept"
+
+
+class ExperimentMode(StrEnum):
+    """``ab``: each user sees one arm's list; ``interleave``: one list drafted from both."""
+
+    AB = "ab"
+    INTERLEAVE = "interleave"
+
+
+class Arm(StrEnum):
+    """``Request.arm`` and ``Result.arm``: which side of an experiment served a request or a
+    result. The values are stored, so they never change; a StrEnum compares and hashes as its
+    value, so arms read back from the database as plain strings still match the members."""
+
+    CHAMPION = "champion"
+    CANDIDATE = "candidate"
+    INTERLEAVED = "interleaved"  # Request.arm of an interleaved request; results carry the team
+    AGREED = "agreed"  # Result.arm of a result both models rank at the same place
+
+
 class Prompt(Base):
     __tablename__ = "prompts"
 
@@ -196,7 +237,7 @@ class TrainingRun(Base):
     __tablename__ = "training_runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running/succeeded/failed/skipped
+    status: Mapped[str] = mapped_column(String(16), index=True)  # TrainingRunStatus
     trigger: Mapped[str] = mapped_column(String(32), default="manual")
     reason: Mapped[str] = mapped_column(Text, default="")
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("training_datasets.id"))
@@ -216,9 +257,9 @@ class Experiment(Base):
     champion_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
     candidate_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
     traffic_share: Mapped[float] = mapped_column(Float)
-    mode: Mapped[str] = mapped_column(String(16), default="ab")  # ab / interleave
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running / finished
-    decision: Mapped[str | None] = mapped_column(String(16))  # promoted / rejected / kept
+    mode: Mapped[str] = mapped_column(String(16), default=ExperimentMode.AB.value)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # ExperimentStatus
+    decision: Mapped[str | None] = mapped_column(String(16))  # ExperimentDecision
     reason: Mapped[str] = mapped_column(Text, default="")
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     started_at: Mapped[datetime] = mapped_column(DateTime)

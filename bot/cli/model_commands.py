@@ -40,24 +40,25 @@ def _actor() -> str:
 @models_app.command("list")
 def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """All model versions, oldest first."""
+    from bot.formatting import iso, version_json
     from retraining.model_admin import list_models
 
-    rows = list_models(open_database(load_settings()))
+    versions = list_models(open_database(load_settings()))
     if as_json:
-        print_json(rows)
+        print_json([version_json(v) for v in versions])
         return
     table = Table(title="model versions")
     for column in ("id", "status", "parent", "created", "test NDCG@5", "label"):
         table.add_column(column)
-    for row in rows:
-        ndcg = row["metrics"].get("test", {}).get("all", {}).get("NDCG@5")
+    for v in versions:
+        ndcg = v.test_ndcg5
         table.add_row(
-            row["id"],
-            row["status"],
-            row["parent"] or "",
-            row["created_at"],
+            v.id,
+            v.status,
+            v.parent or "",
+            iso(v.created_at),
             f"{ndcg:.3f}" if ndcg is not None else "—",
-            row["label"],
+            v.label,
         )
     console.print(table)
 
@@ -65,53 +66,14 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @models_app.command("status")
 def models_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Champion, candidate, the experiment and the last training run."""
+    from bot.formatting import status_json, status_lines
     from retraining.model_admin import status
 
-    info = status(open_database(load_settings()))
+    report = status(open_database(load_settings()))
     if as_json:
-        print_json(info)
+        print_json(status_json(report))
         return
-    console.print(format_status(info))
-
-
-def format_status(info: dict) -> str:  # type: ignore[type-arg]
-    lines = []
-    champ = info["champion"]
-    lines.append(f"champion: {champ['id']} ({champ['label']})" if champ else "champion: none")
-    cand = info["candidate"]
-    lines.append(f"candidate: {cand['id']} — {cand['reason']}" if cand else "candidate: none")
-    exp = info["experiment"]
-    if exp:
-        stats = exp["stats"] or {}
-        arms = " vs ".join(
-            f"{arm} 👍{stats.get(arm, {}).get('up', 0)} 👎{stats.get(arm, {}).get('down', 0)}"
-            for arm in ("champion", "candidate")
-        )
-        design = "A/B"
-        if exp.get("mode") == "interleave":
-            design, agreed = "interleaved", stats.get("agreed", {})
-            arms += (
-                f"; candidate won {stats.get('wins', 0)}, lost {stats.get('losses', 0)}, "
-                f"tied {stats.get('ties', 0)} interleaved requests; results both rank alike "
-                f"👍{agreed.get('up', 0)} 👎{agreed.get('down', 0)} (credited to neither)"
-            )
-        lines.append(
-            f"experiment {exp['id']} ({exp['status']}, {design}): {exp['champion']} vs "
-            f"{exp['candidate']} at {exp['traffic_share']:.0%} — {arms}; "
-            f"p={stats.get('p_value', 1.0):.3g}"
-            + (f"; decision: {exp['decision']} ({exp['reason']})" if exp["decision"] else "")
-        )
-    else:
-        lines.append("experiment: none")
-    run = info["last_training_run"]
-    lines.append(
-        f"last training run: #{run['id']} {run['status']} at {run['started_at']} — {run['reason']}"
-        if run
-        else "last training run: none"
-    )
-    if info.get("serving"):
-        lines.append(f"serving: {info['serving']}")
-    return "\n".join(lines)
+    console.print(status_lines(report))
 
 
 @models_app.command("promote")
@@ -152,6 +114,8 @@ def models_export(
         written = export_model(open_database(settings), settings, version, directory, push_to_hub)
     except ExportError as exc:
         fail(str(exc))
+    except OSError as exc:  # e.g. a parent folder that cannot be created
+        fail(f"cannot write {exc.filename or directory}: {exc.strerror or exc}")
     console.print(f"exported {version} to {written}")
 
 

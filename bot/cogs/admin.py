@@ -21,11 +21,17 @@ from bot.checks import is_model_admin, model_admin_only
 from bot.cogs import tell
 from bot.formatting import models_text, serving_line, status_text
 from retraining import experiment_check
-from retraining.experiment_check import current_verdict, rule_from
-from retraining.experiments import DecisionRule, running_experiment
-from retraining.model_admin import AdminError, list_models, promote, rollback, status
+from retraining.experiment_check import rule_from
+from retraining.model_admin import (
+    AdminError,
+    ServingSummary,
+    list_models,
+    promote,
+    rollback,
+    status,
+)
 from serving.model_pool import ModelPool
-from storage.database import Database, utcnow
+from storage.database import Database
 from storage.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,24 +41,14 @@ MAX_CHOICES = 25
 
 
 def status_report(db: Database, pool: ModelPool, settings: Settings) -> str:
-    """The CLI's status plus what this process serves and the experiment's votes so far."""
-    info = status(db)
-    _add_live_counts(db, info, rule_from(settings))
+    """The CLI's status plus what this process serves; the stored experiment numbers are from
+    the last hourly check, so the running experiment's votes are counted again here."""
+    report = status(db, rule=rule_from(settings))
     state = pool.state
     if state is not None:
-        info["serving"] = serving_line(state.serving_id, state.fallback_reason, state.backend)
-    return status_text(info)
-
-
-def _add_live_counts(db: Database, info: dict[str, Any], rule: DecisionRule) -> None:
-    """The stored stats are from the last hourly check; votes since then count too."""
-    with db.session() as session:
-        experiment = running_experiment(session)
-        shown = info["experiment"]
-        if experiment is None or not shown or shown["id"] != experiment.id:
-            return
-        # current_verdict starts from the stored p-value, so its p is already the running minimum
-        info["experiment"]["stats"] = current_verdict(session, experiment, rule, utcnow()).stats
+        serving = ServingSummary(state.serving_id, state.fallback_reason, state.backend)
+        report = report.with_serving(serving)
+    return status_text(report)
 
 
 def _actor(interaction: discord.Interaction) -> str:
@@ -141,6 +137,6 @@ class ModelAdmin(
     ) -> list[app_commands.Choice[str]]:
         if not is_model_admin(interaction, self.bot.settings.admin_role):
             return []
-        rows = await asyncio.to_thread(list_models, self.bot.db)
-        ids = [row["id"] for row in reversed(rows) if current.lower() in row["id"].lower()]
+        versions = await asyncio.to_thread(list_models, self.bot.db)
+        ids = [v.id for v in reversed(versions) if current.lower() in v.id.lower()]
         return [app_commands.Choice(name=i, value=i) for i in ids[:MAX_CHOICES]]

@@ -1,9 +1,9 @@
-"""Team-draft interleaving: the draft, credit per request through the real service, the rule."""
+"""Team-draft interleaving: credit per request through the real service, and the rule.
+
+The draft itself is tested in tests/serving/test_team_draft.py."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,69 +12,25 @@ import pytest
 from sqlalchemy import select
 
 from retraining.experiment_check import check_experiment
-from retraining.experiments import CANDIDATE, CHAMPION, ArmCounts, DecisionRule, start_experiment
+from retraining.experiments import CANDIDATE, CHAMPION, ArmCounts, DecisionRule
 from retraining.interleaving import (
     AGREED,
     INTERLEAVED,
     InterleavingCounts,
     count_interleaving,
-    credited_teams,
     decide_interleaving,
-    team_draft,
 )
-from serving.prompt_service import PromptService
+from retrieval.engine_factory import ServingEngineFactory
 from serving.model_pool import ModelPool
+from serving.prompt_service import PromptService
 from storage.database import Database
 from storage.models import ModelStatus, Request
+from storage.repositories.experiments import start_experiment
 from storage.repositories.model_versions import register_version
 from storage.settings import Settings
-from tests.retraining.conftest import T0
+from tests.helpers.retraining import T0
 
 RULE = DecisionRule(min_votes=100, alpha=0.05, tau=0.1, max_days=14)
-
-
-@dataclass(frozen=True)
-class Doc:
-    prompt_id: str
-
-
-def docs(*ids: str) -> list[Doc]:
-    return [Doc(i) for i in ids]
-
-
-def test_draft_takes_each_teams_best_unshown_result_in_turn() -> None:
-    champion, candidate = docs("a", "b", "c", "d"), docs("b", "e", "a", "f")
-    for seed in range(50):
-        drafted = team_draft(champion, candidate, 4, random.Random(seed))
-        ids = [d.prompt_id for d, _ in drafted]
-        assert len(ids) == 4 == len(set(ids))
-        teams = [t for _, t in drafted]
-        assert abs(teams.count(CHAMPION) - teams.count(CANDIDATE)) <= 1
-        for team, ranking in ((CHAMPION, champion), (CANDIDATE, candidate)):
-            own = [d for d, t in drafted if t == team]
-            # a team's picks keep its own order, and each was its best not yet shown
-            assert own == sorted(own, key=ranking.index)
-            for position, (doc, t) in enumerate(drafted):
-                if t == team:
-                    shown_before = {d.prompt_id for d, _ in drafted[:position]}
-                    best = next(d for d in ranking if d.prompt_id not in shown_before)
-                    assert doc == best
-
-
-def test_first_pick_is_a_fair_coin_and_identical_rankings_keep_their_order() -> None:
-    ranking = docs("a", "b", "c")
-    first_teams = []
-    for seed in range(2000):
-        drafted = team_draft(ranking, ranking, 3, random.Random(seed))
-        assert [d.prompt_id for d, _ in drafted] == ["a", "b", "c"]
-        first_teams.append(drafted[0][1])
-    assert first_teams.count(CANDIDATE) / 2000 == pytest.approx(0.5, abs=0.04)
-
-
-def test_a_short_ranking_lets_the_other_team_fill_the_list() -> None:
-    drafted = team_draft(docs("a"), docs("a", "b", "c"), 3, random.Random(0))
-    assert [d.prompt_id for d, _ in drafted] == ["a", "b", "c"]
-    assert team_draft(docs(), docs(), 3, random.Random(0)) == []
 
 
 def counts(wins: int, losses: int, ties: int = 0) -> InterleavingCounts:
@@ -144,7 +100,7 @@ def interleave_experiment(
 
 
 def service_for(db: Database, settings: Settings) -> PromptService:
-    pool = ModelPool(db, settings.cache_dir)
+    pool = ModelPool(db, ServingEngineFactory(settings.cache_dir))
     pool.refresh()
     return PromptService(db, pool)
 
@@ -199,20 +155,6 @@ def test_service_drafts_both_models_and_votes_credit_their_team(
     with db.session() as session:
         arms = set(session.scalars(select(Request.arm)))
     assert arms == {INTERLEAVED}
-
-
-def test_results_both_rankings_put_at_the_same_place_are_agreed_and_keep_their_team() -> None:
-    champion, candidate = docs("a", "b", "c"), docs("a", "c", "b")
-    for seed in range(20):
-        drafted = team_draft(champion, candidate, 3, random.Random(seed))
-        credited = credited_teams(champion, candidate, drafted)
-        assert [(d, t) for d, t, _ in credited] == drafted
-        for doc, team, arm in credited:  # b and c swap places: the order is what differs
-            assert arm == (AGREED if doc.prompt_id == "a" else team)
-    identical = credited_teams(
-        champion, champion, team_draft(champion, champion, 3, random.Random(0))
-    )
-    assert {arm for _, _, arm in identical} == {AGREED}
 
 
 def test_interleaved_experiment_rejects_a_clearly_worse_candidate(

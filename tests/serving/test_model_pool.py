@@ -8,8 +8,9 @@ from pathlib import Path
 
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import import_prompt_file
-from serving.model_pool import ModelPool
+from retrieval.engine_factory import ServingEngineFactory
 from retrieval.model_registry import base_model_path
+from serving.model_pool import ModelPool
 from storage.database import Database
 from storage.models import ModelStatus
 from storage.repositories.model_versions import register_version, set_champion
@@ -28,7 +29,7 @@ def test_new_champion_is_swapped_in(
     sqlite_db: Database, tmp_path: Path, model_cache_dir: Path
 ) -> None:
     setup(sqlite_db, tmp_path)
-    pool = ModelPool(sqlite_db, model_cache_dir)
+    pool = ModelPool(sqlite_db, ServingEngineFactory(model_cache_dir))
     assert pool.refresh().serving_id == "base"
     copy = tmp_path / "v1"
     shutil.copytree(base_model_path(), copy)
@@ -44,13 +45,13 @@ def test_broken_champion_falls_back_and_says_why(
     sqlite_db: Database, tmp_path: Path, model_cache_dir: Path
 ) -> None:
     setup(sqlite_db, tmp_path)
-    pool = ModelPool(sqlite_db, model_cache_dir)
+    pool = ModelPool(sqlite_db, ServingEngineFactory(model_cache_dir))
     pool.refresh()
     with sqlite_db.session() as s:
         register_version(s, "v2", str(tmp_path / "gone"), ModelStatus.CANDIDATE, T0)
         set_champion(s, "v2", "test", "promote", T0)
     state = pool.refresh()
     assert state.champion_id == "v2" and state.serving_id == "base"
-    assert "v2 failed to load" in state.fallback_reason
+    assert state.fallback_reason is not None and "v2 failed to load" in state.fallback_reason
     hits = pool.serving_engine().search("dragon", 1)
     assert hits[0].prompt_id == "a"

@@ -11,9 +11,17 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.formatting import status_lines, status_text
+from retraining.model_admin import (
+    ExperimentSummary,
+    LoopStatus,
+    ServingSummary,
+    TrainingRunSummary,
+    VersionSummary,
+)
 from retrieval.model_registry import base_model_path
 from storage.database import Database
-from storage.models import ModelStatus
+from storage.models import ExperimentDecision, ExperimentMode, ExperimentStatus, ModelStatus
 from storage.repositories.audit import recent_audit
 from storage.repositories.model_versions import get_champion, register_version
 from storage.repositories.requests import ShownResult, attach_message, record_request
@@ -57,7 +65,53 @@ def test_promote_and_rollback_round_trip(cli_db: Database) -> None:
         actions = [e.action for e in recent_audit(s)]
     assert actions[:2] == ["rollback", "promote"]
     status = runner.invoke(app, ["models", "status", "--json"])
-    assert json.loads(status.output)["champion"]["id"] == "base"
+    info = json.loads(status.output)
+    assert info["champion"]["id"] == "base" and info["experiment"] is None
+    assert info["champion"]["created_at"].startswith("20")  # ISO time, not a datetime repr
+    text = runner.invoke(app, ["models", "status"]).output
+    assert text.splitlines()[0] == "champion: base (all-MiniLM-L6-v2 (packaged))"
+    assert "experiment: none" in text and "last training run: none" in text
+
+
+def test_status_wording_of_an_interleaved_experiment() -> None:
+    """The same lines for `promptbot models status` and (in a code block) `/model status`."""
+    version = VersionSummary(
+        "v1", "", ModelStatus.CHAMPION, "base", T0, T0, {}, "promote by cli:ann", "/m/v1"
+    )
+    experiment = ExperimentSummary(
+        id=3,
+        champion="v1",
+        candidate="v2",
+        status=ExperimentStatus.FINISHED,
+        mode=ExperimentMode.INTERLEAVE,
+        traffic_share=0.5,
+        decision=ExperimentDecision.PROMOTED,
+        reason="candidate better",
+        stats={
+            "champion": {"up": 3, "down": 1},
+            "candidate": {"up": 5, "down": 0},
+            "agreed": {"up": 2, "down": 1},
+            "wins": 4,
+            "losses": 1,
+            "ties": 2,
+            "p_value": 0.01234,
+        },
+        started_at=T0,
+        decided_at=T0,
+    )
+    run = TrainingRunSummary(7, "succeeded", "enough new votes", "v2", {}, T0, T0, "")
+    serving = ServingSummary("v1", None, "onnx-int8")
+    status = LoopStatus(version, None, experiment, run, serving)
+    assert status_lines(status).splitlines() == [
+        "champion: v1 ()",
+        "candidate: none",
+        "experiment 3 (finished, interleaved): v1 vs v2 at 50% — champion 👍3 👎1 vs candidate "
+        "👍5 👎0; candidate won 4, lost 1, tied 2 interleaved requests; results both rank alike "
+        "👍2 👎1 (credited to neither); p=0.0123; decision: promoted (candidate better)",
+        "last training run: #7 succeeded at 2026-01-01T00:00:00 — enough new votes",
+        "serving: v1 [ONNX int8]",
+    ]
+    assert status_text(status) == f"```\n{status_lines(status)}\n```"
 
 
 def test_unknown_version_gets_a_clear_message(cli_db: Database) -> None:

@@ -1,0 +1,220 @@
+"""PromptService: which model answers a user, what an interleaved list holds, what is stored.
+
+The pool gets its engines from a small fake factory (a hashed bag-of-words encoder that
+differs per model version) exactly as it gets the real one: these tests are about the request
+path, not about models, so they need no ONNX export and run in well under a second each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from retrieval.base_model import ensure_base_model
+from retrieval.corpus import import_prompt_file
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.engine import SearchEngine
+from retrieval.model_registry import ModelRef, base_model_path
+from serving.arms import assign_arm, interleaved_share
+from serving.model_pool import ModelPool
+from serving.prompt_service import BadQueryError, PromptService
+from serving.team_draft import credited_teams, draft_rng, team_draft
+from storage.database import Database
+from storage.models import Arm, ExperimentMode, ModelStatus, Request, Result
+from storage.repositories.experiments import start_experiment
+from storage.repositories.model_versions import register_version, set_champion
+
+T0 = datetime(2026, 3, 1, 12)
+DIM = 64
+WORDS = (
+    *("dragon", "castle", "ghost", "ship", "storm", "forest", "witch", "robot"),
+    *("ocean", "desert", "letter", "train", "mirror", "garden", "clock", "winter"),
+)
+
+
+class HashingEncoder:
+    """Bag of words, one pseudo-random vector per word plus a per-version twist, so two
+    versions rank alike but not identically."""
+
+    dim = DIM
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def encode(
+        self, texts: list[str], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        rows = [self._vector(text) for text in texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), DIM)
+
+    def _vector(self, text: str) -> np.ndarray:
+        total = np.zeros(DIM)
+        for word in text.lower().replace(".", " ").split():
+            total += _word_vector(word) + 0.9 * _word_vector(f"{self.version}/{word}")
+        return total / max(float(np.linalg.norm(total)), 1e-12)
+
+
+def _word_vector(word: str) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big")
+    return np.random.default_rng(seed).standard_normal(DIM)
+
+
+@dataclass(frozen=True)
+class FakeEngines:
+    """An engine factory for the pool, as ``retrieval.engine_factory`` is in production."""
+
+    cache_dir: Path
+
+    def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine:
+        encoder = HashingEncoder(model.version_id or "path")
+        return SearchEngine.build(model, prompts, self.cache_dir, encoder)
+
+
+@pytest.fixture
+def db(sqlite_db: Database, tmp_path: Path) -> Database:
+    """Base and a second version "v1" (same files: the fake encoder tells them apart)."""
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [
+        {"id": f"p{i:02d}", "text": f"A {WORDS[i % 16]} and a {WORDS[(i * 7 + 3) % 16]}."}
+        for i in range(32)
+    ]
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert import_prompt_file(sqlite_db, corpus).ok
+    ensure_base_model(sqlite_db)
+    with sqlite_db.session() as session:
+        register_version(session, "v1", str(base_model_path()), ModelStatus.CANDIDATE, T0)
+    return sqlite_db
+
+
+def service_for(db: Database, tmp_path: Path) -> PromptService:
+    pool = ModelPool(db, FakeEngines(tmp_path / "cache"))
+    pool.refresh()
+    return PromptService(db, pool, clock=lambda: T0)
+
+
+def start(db: Database, share: float, mode: ExperimentMode) -> int:
+    with db.session() as session:
+        return start_experiment(session, "base", "v1", share=share, now=T0, mode=mode).id
+
+
+def stored_arms(db: Database) -> tuple[list[str | None], list[str | None]]:
+    with db.session() as session:
+        requests = list(session.scalars(select(Request.arm).order_by(Request.id)))
+        results = list(session.scalars(select(Result.arm).order_by(Result.id)))
+    return requests, results
+
+
+def test_without_an_experiment_the_champion_answers(db: Database, tmp_path: Path) -> None:
+    served = service_for(db, tmp_path).serve("u1", "Dragon castle!", count=3)
+    assert (served.model_version, served.arm, served.experiment_id) == ("base", None, None)
+    assert served.normalized == "dragon castle"
+    assert [r.rank for r in served.results] == [1, 2, 3]
+    assert stored_arms(db) == ([None], [None, None, None])
+
+
+def test_ab_users_see_their_arms_model_and_the_arm_is_stored(db: Database, tmp_path: Path) -> None:
+    experiment_id = start(db, 0.5, ExperimentMode.AB)
+    service = service_for(db, tmp_path)
+    users = [f"user{i}" for i in range(30)]
+    served = [service.serve(u, "ghost ship", count=2) for u in users]
+    expected = [assign_arm(experiment_id, u, 0.5) for u in users]
+    assert [s.arm for s in served] == expected
+    assert {Arm.CHAMPION, Arm.CANDIDATE} <= set(expected)
+    version_of = {Arm.CHAMPION: "base", Arm.CANDIDATE: "v1"}
+    for s, arm in zip(served, expected, strict=True):
+        assert s.experiment_id == experiment_id
+        assert s.model_version == version_of[arm]
+        assert {r.arm for r in s.results} == {arm}
+    requests, _ = stored_arms(db)
+    assert requests == [str(arm) for arm in expected]
+
+
+def test_interleaved_lists_are_drafted_from_both_models_with_each_results_team(
+    db: Database, tmp_path: Path
+) -> None:
+    start(db, 0.5, ExperimentMode.INTERLEAVE)  # twice 0.5: every user is interleaved
+    service = service_for(db, tmp_path)
+    engines = {v: service.pool.engine(v) for v in ("base", "v1")}
+    team_of = {"base": Arm.CHAMPION, "v1": Arm.CANDIDATE}
+    versions_seen: set[str] = set()
+    for i, query in enumerate(["dragon castle", "ghost ship storm", "witch forest", "robot"]):
+        now = T0 + timedelta(minutes=i)
+        served = service.serve(f"user{i}", query, count=4, now=now)
+        assert served.arm == Arm.INTERLEAVED and served.model_version == "v1"
+        champion = engines["base"].search(query, 4)
+        candidate = engines["v1"].search(query, 4)
+        pairs = zip(champion, candidate, strict=True)
+        agreed = {c.prompt_id for c, d in pairs if c.prompt_id == d.prompt_id}
+        assert len({r.prompt.id for r in served.results}) == 4
+        for r in served.results:
+            versions_seen.add(r.model_version)
+            ranking = champion if r.model_version == "base" else candidate
+            assert r.prompt.id in {h.prompt_id for h in ranking}
+            assert r.arm == (Arm.AGREED if r.prompt.id in agreed else team_of[r.model_version])
+        again = service.serve(f"user{i}", query, count=4, now=now)
+        assert [r.prompt.id for r in again.results] == [r.prompt.id for r in served.results]
+    assert versions_seen == {"base", "v1"}
+    requests, results = stored_arms(db)
+    assert set(requests) == {"interleaved"}
+    assert {"champion", "candidate"} <= set(results) <= {"champion", "candidate", "agreed"}
+
+
+def test_the_service_drafts_as_team_draft_does(db: Database, tmp_path: Path) -> None:
+    """Same coins, same list: the service adds nothing of its own to the draft."""
+    experiment_id = start(db, 0.5, ExperimentMode.INTERLEAVE)
+    service = service_for(db, tmp_path)
+    served = service.serve("user7", "storm ocean", count=5)
+    champion = service.pool.engine("base").search("storm ocean", 5)
+    candidate = service.pool.engine("v1").search("storm ocean", 5)
+    rng = draft_rng(experiment_id, "user7", "storm ocean", T0)
+    drafted = credited_teams(champion, candidate, team_draft(champion, candidate, 5, rng))
+    assert [(r.prompt.id, r.arm) for r in served.results] == [
+        (hit.prompt_id, arm) for hit, _, arm in drafted
+    ]
+
+
+def test_users_outside_the_interleaved_share_get_the_champion_outside_the_experiment(
+    db: Database, tmp_path: Path
+) -> None:
+    experiment_id = start(db, 0.2, ExperimentMode.INTERLEAVE)
+    service = service_for(db, tmp_path)
+    users = [f"user{i}" for i in range(40)]
+    share = interleaved_share(0.2)
+    inside = {u for u in users if assign_arm(experiment_id, u, share) == Arm.CANDIDATE}
+    assert 0 < len(inside) < len(users)
+    for user in users:
+        served = service.serve(user, "winter train", count=2)
+        if user in inside:
+            assert (served.arm, served.experiment_id) == (Arm.INTERLEAVED, experiment_id)
+        else:
+            assert (served.model_version, served.arm, served.experiment_id) == ("base", None, None)
+
+
+def test_while_the_champion_cannot_load_nobody_enters_the_experiment(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.session() as session:
+        register_version(session, "gone", str(tmp_path / "gone"), ModelStatus.CANDIDATE, T0)
+        set_champion(session, "gone", "test", "promote", T0)
+        start_experiment(session, "gone", "v1", share=1.0, now=T0)
+    service = service_for(db, tmp_path)
+    assert service.pool.state is not None and service.pool.state.fallback_reason
+    served = service.serve("user1", "mirror garden", count=2)
+    assert (served.model_version, served.arm, served.experiment_id) == ("base", None, None)
+
+
+@pytest.mark.parametrize("keywords", ["", "   ", "!!! ???", "x" * 201])
+def test_unusable_keywords_are_refused_and_nothing_is_recorded(
+    db: Database, tmp_path: Path, keywords: str
+) -> None:
+    with pytest.raises(BadQueryError):
+        service_for(db, tmp_path).serve("u1", keywords)
+    assert stored_arms(db) == ([], [])
