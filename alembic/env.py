@@ -1,7 +1,14 @@
 """Alembic environment: the target metadata is storage.models; the URL comes from the caller
-(storage.migrations) or, for the plain `alembic` command, from promptbot's settings."""
+(storage.migrations) or, for the plain `alembic` command, from promptbot's settings.
+
+An installed wheel carries this folder as storage/_shipped/alembic (see storage.settings), so
+everything here is imported absolutely from the installed packages, never relative to the file.
+"""
+
+from __future__ import annotations
 
 from alembic import context
+
 from storage.database import make_engine
 from storage.models import Base
 from storage.settings import Settings

@@ -37,7 +37,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from retrieval.encoders import Encoder, OnnxEncoder, TorchEncoder
+from retrieval.encoders import Encoder, OnnxEncoder
+from retrieval.torch_encoder import TorchEncoder
 from retrieval.vector_index import ExactIndex, HnswIndex
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,10 @@ class Timing:
 
 
 def time_calls(
-    call: Callable[[Any], object], inputs: Sequence[Any], rounds: int = 1, warmup: int = 10
+    call: Callable[[Any], object],
+    inputs: Sequence[Any] | np.ndarray,
+    rounds: int = 1,
+    warmup: int = 10,
 ) -> Timing:
     """Time ``call(x)`` for every input, ``rounds`` times, after ``warmup`` untimed calls.
 
@@ -568,7 +572,7 @@ COLD_START_SCRIPT = """
 import sys, json, time
 start = time.perf_counter()
 import numpy as np
-from retrieval.encoders import {cls}
+from {module} import {cls}
 from retrieval.vector_index import ExactIndex
 imported = time.perf_counter()
 encoder = {cls}(sys.argv[1])
@@ -586,8 +590,8 @@ def bench_cold_start(models: ModelDirs, cache: Path, runs: int = 3) -> list[dict
     vectors_path = cache / "prompt-vectors-10k.npy"
     if not vectors_path.is_file():
         np.save(vectors_path, realistic_embeddings(PROMPT_CORPUS_SIZE))
-    onnx_wall, onnx_parts = _cold_start_runs("OnnxEncoder", models.fp32_dir, vectors_path, runs)
-    torch_wall, torch_parts = _cold_start_runs("TorchEncoder", models.torch_dir, vectors_path, runs)
+    onnx_wall, onnx_parts = _cold_start_runs(OnnxEncoder, models.fp32_dir, vectors_path, runs)
+    torch_wall, torch_parts = _cold_start_runs(TorchEncoder, models.torch_dir, vectors_path, runs)
     return [
         result_row("cold start, torch", torch_wall, "s", note=f"baseline; {torch_parts}"),
         result_row(
@@ -602,9 +606,9 @@ def bench_cold_start(models: ModelDirs, cache: Path, runs: int = 3) -> list[dict
     ]
 
 
-def _cold_start_runs(cls: str, model_dir: Path, vectors: Path, runs: int) -> tuple[float, str]:
+def _cold_start_runs(cls: type, model_dir: Path, vectors: Path, runs: int) -> tuple[float, str]:
     """Median wall time of fresh interpreters (first run discarded: it warms the page cache)."""
-    script = COLD_START_SCRIPT.format(cls=cls)
+    script = COLD_START_SCRIPT.format(module=cls.__module__, cls=cls.__name__)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     walls, parts = [], []
     for _ in range(runs + 1):

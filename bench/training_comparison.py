@@ -18,10 +18,11 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-CONFIGS = {
+CONFIGS: dict[str, dict[str, object]] = {
     "strategy": {},  # PRESETS["strategy"] as is
     "default": {},  # PRESETS["default"] as is
 }
@@ -34,7 +35,7 @@ def config_for(name: str):  # type: ignore[no-untyped-def]
         return PRESETS[name]
     # name=key:value,key:value on top of the default preset, e.g. "mnrl:loss=mnrl,epochs=1"
     _label, _, spec = name.partition(":")
-    overrides = {}
+    overrides: dict[str, Any] = {}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
         field_type = type(getattr(TrainConfig(), key))
@@ -66,7 +67,9 @@ def main() -> None:
         results = json.loads(results_file.read_text())
     if "base" not in results:
         results["base"] = {
-            "metrics": evaluate_model(ModelRef("base", base_model_path()), golden, args.cache)
+            "metrics": evaluate_model(
+                ModelRef("base", base_model_path()), golden, args.cache
+            ).to_dict()
         }
     pairs_cache: dict[bool, list] = {}
     for name in args.configs.split(";" if ":" in args.configs else ","):
@@ -83,7 +86,7 @@ def main() -> None:
             base_model_path(), base_model_path(), to_examples(pairs, prompts), config, out_dir
         )
         seconds = time.perf_counter() - started
-        metrics = evaluate_model(ModelRef(key, out_dir), golden, args.cache)
+        metrics = evaluate_model(ModelRef(key, out_dir), golden, args.cache).to_dict()
         results[key] = {
             "config": config.to_dict(),
             "metrics": metrics,

@@ -14,14 +14,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def measure(
-    batch_size: int, steps: int = 24, warmup: int = 4, precision: str = "auto"
-) -> dict[str, float]:
+    batch_size: int,
+    steps: int = 24,
+    warmup: int = 4,
+    precision: Literal["auto", "bf16", "fp32"] = "auto",
+) -> dict[str, Any]:
     from dataclasses import replace
 
     from retraining.candidates import to_examples

@@ -7,14 +7,21 @@ type genre and theme words that the prompt text itself often avoids.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
 class PromptLike(Protocol):
-    title: str
-    text: str
-    genres: list[str]
-    themes: list[str]
+    """Read-only members, so frozen dataclasses such as CorpusPrompt qualify."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def genres(self) -> Sequence[str]: ...
+    @property
+    def themes(self) -> Sequence[str]: ...
 
 
 def document_text(prompt: PromptLike) -> str:

@@ -182,7 +182,8 @@ def _input_names_for(transformer: Any) -> list[str]:
 
     params = inspect.signature(transformer.forward).parameters
     names = ["input_ids", "attention_mask"]
-    if "token_type_ids" in params and getattr(transformer.config, "type_vocab_size", 0):
+    type_vocab_size: int = getattr(transformer.config, "type_vocab_size", 0)
+    if "token_type_ids" in params and type_vocab_size:
         names.append("token_type_ids")
     return names
 

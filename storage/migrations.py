@@ -1,29 +1,46 @@
-"""Run Alembic migrations from code (the `promptbot db` commands and tests use this)."""
+"""Run Alembic migrations from code (the `promptbot db` commands and tests use this).
+
+The configuration is built here rather than read from alembic.ini, so an installed wheel, which
+has no alembic.ini, migrates the same way as a checkout. alembic.ini stays in the repository for
+the plain ``alembic`` command run from its root; it sets nothing this function needs.
+"""
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
-from alembic import command
-from storage.settings import REPO_ROOT
+from storage.settings import MIGRATIONS_DIR
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
+class MigrationError(ValueError):
+    """Alembic refused the request (e.g. an unknown revision); the message is one line."""
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except CommandError as exc:
+        raise MigrationError(str(exc)) from None
 
 
 def downgrade(url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(url), revision)
+    try:
+        command.downgrade(alembic_config(url), revision)
+    except CommandError as exc:
+        raise MigrationError(str(exc)) from None
 
 
 def head_revision() -> str | None:

@@ -3,11 +3,20 @@
 An optional TOML file (``PROMPTBOT_CONFIG=/path/promptbot.toml``) supplies defaults that
 environment variables override. The Discord token is read from ``DISCORD_TOKEN`` only and is
 kept as a ``SecretStr`` so it never appears in ``repr``, logs or error messages.
+
+Shipped files (the corpus, vocabulary, judged queries and the Alembic migrations) are found by
+:func:`shipped_dir`. In the repository they stay in the top-level folders data/ and alembic/,
+where people look for them; an installed wheel carries them inside this package as
+``storage/_shipped/data`` and ``storage/_shipped/alembic`` (setup.py maps them there, because
+neither folder can be a top-level package: ``alembic`` would shadow the library). So the
+installed copy is looked up first, through importlib.resources, and the source tree second,
+which is what a checkout, an editable install and ``PYTHONPATH=.`` all see.
 """
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -20,8 +29,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO_ROOT / "data"
+
+def shipped_dir(name: str) -> Path:
+    """The folder ``name`` (``data`` or ``alembic``) of an installed wheel, else of the checkout."""
+    package_dir = Path(str(resources.files("storage")))
+    installed = package_dir / "_shipped" / name
+    if installed.is_dir():
+        return installed
+    return package_dir.parent / name
+
+
+DATA_DIR = shipped_dir("data")
+MIGRATIONS_DIR = shipped_dir("alembic")
 
 
 def default_home() -> Path:
@@ -46,6 +65,9 @@ class Settings(BaseSettings):
     cooldown_seconds: float = Field(default=60.0, description="cooldown window")
     reconcile_days: int = Field(default=7, description="on start, re-read reactions this far back")
     max_keywords_chars: int = 200
+    metrics_port: int | None = Field(
+        default=None, description="serve /metrics and /healthz on this port; unset: off"
+    )
 
     backend: Literal["onnx", "onnx-int8", "torch"] = Field(
         default="onnx",

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import ModelVersion, TrainingDataset, TrainingPair
@@ -46,9 +46,7 @@ def get_dataset(session: Session, dataset_id: int) -> TrainingDataset | None:
 def last_vote_id_trained(session: Session) -> int | None:
     """The highest vote id covered by a dataset that produced a registered model (votes after
     it are new). A cycle that died before registering consumed nothing."""
-    stmt = (
-        select(TrainingDataset.vote_id_max)
-        .join(ModelVersion, ModelVersion.dataset_id == TrainingDataset.id)
-        .where(TrainingDataset.vote_id_max.is_not(None))
+    stmt = select(func.max(TrainingDataset.vote_id_max)).join(
+        ModelVersion, ModelVersion.dataset_id == TrainingDataset.id
     )
-    return max(session.scalars(stmt), default=None)
+    return session.scalar(stmt)
