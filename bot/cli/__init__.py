@@ -9,8 +9,10 @@ from __future__ import annotations
 import typer
 
 from bot.cli import (
+    common,
     data_commands,
     model_commands,
+    operator_commands,
     retrieval_commands,
     run_commands,
     simulation_commands,
@@ -19,6 +21,7 @@ from bot.cli import (
 
 app = typer.Typer(
     name="promptbot",
+    cls=common.PromptbotGroup,
     help="Creative-writing prompts by meaning, for Discord, that learn from reactions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -31,3 +34,4 @@ training_commands.register(app)
 model_commands.register(app)
 simulation_commands.register(app)
 run_commands.register(app)
+operator_commands.register(app)

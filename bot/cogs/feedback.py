@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.observability import vote_origin
 from bot.reconcile import ReconcileReport, reconcile_reactions
 from serving.prompt_service import THUMBS
 from storage.repositories.votes import VoteOutcome
@@ -72,7 +73,20 @@ class Feedback(commands.Cog):
             payload.message_id,
             outcome,
         )
+        if outcome is not None:
+            await self._count(payload, added, outcome)
         return outcome
+
+    async def _count(
+        self, payload: discord.RawReactionActionEvent, added: bool, outcome: VoteOutcome
+    ) -> None:
+        """Metrics: every handled reaction by value; a cast also by the result's model version
+        and arm (one extra read, only for votes that were stored)."""
+        origin = None
+        if added and outcome in (VoteOutcome.RECORDED, VoteOutcome.CHANGED):
+            origin = await asyncio.to_thread(vote_origin, self.bot.db, str(payload.message_id))
+        version, arm = origin or (None, None)
+        self.bot.metrics.observe_vote(THUMBS[str(payload.emoji)], outcome.value, version, arm)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
