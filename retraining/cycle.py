@@ -3,9 +3,13 @@
 Crash-safety: only the holder of the ``retrain`` lease runs a cycle, so at most one runs across
 every process sharing the database; a holder that dies lets the lease expire. On taking the
 lease, runs left ``running`` by a dead holder are marked failed and their temporary files
-removed. Models are trained in a separate process into a temporary directory and published by
-rename; the version row is written only after that, so the champion keeps serving and the
-database stays consistent wherever a cycle is killed.
+removed. Models are trained in a separate process (:class:`SubprocessRunner`) into a temporary
+directory and published by rename; the version row is written only after that, so the
+champion keeps serving and the database stays consistent wherever a cycle is killed.
+
+The candidate is made by :func:`retraining.candidates.make_candidate`, like every other
+version, and judged by :func:`retraining.gate.compare` against the champion, with the
+held-out votes as evidence.
 """
 
 from __future__ import annotations
@@ -14,52 +18,93 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
-
-from retraining.candidates import reserve_version_dir, to_examples
+from retraining.candidates import (
+    CandidateResult,
+    Judge,
+    Judgement,
+    TrainingRunner,
+    TrainingSet,
+    in_process_runner,
+    make_candidate,
+    record_dataset,
+    to_examples,
+)
 from retraining.corpus_pairs import CorpusPairBuilder, Pair
-from retraining.experiments import running_experiment, start_experiment
-from retraining.gate import gate, vote_slice_metrics
+from retraining.gate import compare, vote_slice_metrics
 from retraining.promotion import champion_metrics
-from retraining.trainer import PRESETS, TrainConfig, train_candidate
-from retraining.vote_pairs import RULES_VERSION, build_vote_pairs
-from retrieval.corpus_view import load_corpus_from_db
-from retrieval.golden_set import GoldenSet, evaluate_model, load_golden_set
-from retrieval.int8_check import serving_backend
-from retrieval.model_registry import ModelRef, base_model_path, resolve_model
+from retraining.train_worker import SubprocessRunner
+from retraining.trainer import PRESETS, TrainConfig
+from retraining.vote_pairs import RULES_VERSION, VoteJudgment, VotePairs, build_vote_pairs
+from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
+from retrieval.golden_set import GoldenMetrics, GoldenSet, load_golden_set
+from retrieval.model_registry import ModelRef, resolve_model
 from retrieval.vocabulary import default_vocabulary
 from storage.database import Database, utcnow
-from storage.models import ModelStatus, TrainingRun
-from storage.repositories.datasets import last_vote_id_trained, save_dataset
+from storage.models import ExperimentMode, TrainingRunStatus
+from storage.repositories.datasets import last_vote_id_trained
+from storage.repositories.experiments import running_experiment, start_experiment
 from storage.repositories.leases import current_lease, release_lease, try_acquire_lease
-from storage.repositories.model_versions import get_champion, register_version
-from storage.repositories.votes import list_votes
+from storage.repositories.model_versions import get_champion
+from storage.repositories.training_runs import (
+    fail_abandoned_runs,
+    finish_run,
+    start_run,
+    update_run,
+)
+from storage.repositories.votes import VoteView, list_votes
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 LEASE = "retrain"
 
 
+class CycleOutcome(StrEnum):
+    """How a cycle ended, as reported (the training run row says succeeded for the middle two)."""
+
+    SKIPPED = "skipped"
+    REJECTED = "rejected"  # a version was trained and failed the gate
+    CANDIDATE = "candidate"  # a version passed the gate; its experiment started
+    FAILED = "failed"
+
+
 @dataclass
 class CycleReport:
     run_id: int | None
-    status: str  # skipped / rejected / candidate / failed
+    status: CycleOutcome
     reason: str
     candidate_version: str | None = None
     experiment_id: int | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CyclePairs:
+    """What a cycle trains on: vote pairs (repeated) plus replayed corpus pairs."""
+
+    votes: VotePairs
+    replay: list[Pair]
+    repeats: int
+    counts: dict[str, Any]
+
+    @property
+    def recorded(self) -> list[Pair]:
+        """The distinct pairs, as stored in the dataset."""
+        return self.votes.train_pairs + self.replay
+
+    @property
+    def training(self) -> list[Pair]:
+        return self.votes.train_pairs * self.repeats + self.replay
 
 
 def vote_pair_repeats(vote_pairs: int, replay_pairs: int, max_repeats: int) -> int:
@@ -80,6 +125,32 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def held_out_vote_judge(
+    db: Database,
+    settings: Settings,
+    prompts: Sequence[CorpusPrompt],
+    judgments: Sequence[VoteJudgment],
+    golden: GoldenSet,
+) -> Judge:
+    """The offline gate as a judge: the candidate against the champion, golden set and votes."""
+
+    def judge(candidate: ModelRef, candidate_golden: GoldenMetrics) -> Judgement:
+        champion_id, champion_golden = champion_metrics(db, settings, golden)
+        champion = resolve_model(champion_id, db)
+        champion_votes = vote_slice_metrics(champion, prompts, judgments, settings.cache_dir)
+        candidate_votes = vote_slice_metrics(candidate, prompts, judgments, settings.cache_dir)
+        result = compare(
+            champion_golden,
+            candidate_golden,
+            settings.gate_tolerance,
+            champion_votes,
+            candidate_votes,
+        )
+        return Judgement(result, candidate_votes)
+
+    return judge
+
+
 class RetrainingCycle:
     def __init__(
         self,
@@ -92,16 +163,22 @@ class RetrainingCycle:
         golden: GoldenSet | None = None,
         progress: Callable[[str], None] = lambda _msg: None,
         on_train_process: Callable[[Any], None] | None = None,
+        runner: TrainingRunner | None = None,
     ) -> None:
+        """``in_process`` trains in this process (simulator, tests); otherwise in a worker
+        process, handed to ``on_train_process`` once started. ``runner`` overrides both."""
         self.db = db
         self.settings = settings
         self.clock = clock
         self.holder = holder or default_holder()
-        self.in_process = in_process
         self.config = train_config or PRESETS["default"]
         self.golden = golden
         self.progress = progress
-        self.on_train_process = on_train_process
+        self.runner = runner or (
+            in_process_runner()
+            if in_process
+            else SubprocessRunner(settings.train_threads, on_started=on_train_process)
+        )
 
     # -- lease and bookkeeping -------------------------------------------------------------
     def _acquire(self) -> bool:
@@ -116,73 +193,86 @@ class RetrainingCycle:
     def _recover_abandoned(self) -> int:
         """Runs left 'running' by a holder that died: mark failed, clear temporary files."""
         with self.db.session() as session:
-            stale = list(
-                session.scalars(select(TrainingRun).where(TrainingRun.status == "running"))
-            )
-            for run in stale:
-                run.status, run.finished_at = "failed", self.clock()
-                run.error = run.error or "abandoned: the process running it died"
+            recovered = fail_abandoned_runs(session, self.clock())
         models_dir = self.settings.models_dir
         if models_dir.is_dir():
             for leftover in models_dir.glob(".v*"):
                 shutil.rmtree(leftover, ignore_errors=True)
-        return len(stale)
+        return recovered
 
     def _start_run(self, trigger: str) -> int:
         with self.db.session() as session:
-            run = TrainingRun(status="running", trigger=trigger, started_at=self.clock())
-            session.add(run)
-            session.flush()
-            return run.id
+            return start_run(session, trigger, self.clock())
 
-    def _finish_run(self, run_id: int, status: str, reason: str, **fields: Any) -> None:
+    def _update_run(self, run_id: int, **fields: Any) -> None:
         with self.db.session() as session:
-            run = session.get(TrainingRun, run_id)
-            assert run is not None
-            run.status, run.reason, run.finished_at = status, reason, self.clock()
-            for key, value in fields.items():
-                setattr(run, key, value)
+            update_run(session, run_id, **fields)
+
+    def _finish_run(
+        self, run_id: int, status: TrainingRunStatus, reason: str, **fields: Any
+    ) -> None:
+        with self.db.session() as session:
+            finish_run(session, run_id, status, reason, self.clock(), **fields)
+
+    def _skip(self, run_id: int, reason: str, counts: dict[str, Any], **fields: Any) -> CycleReport:
+        self._finish_run(run_id, TrainingRunStatus.SKIPPED, reason, pair_counts=counts, **fields)
+        return CycleReport(run_id, CycleOutcome.SKIPPED, reason, counts=counts)
 
     # -- the cycle -------------------------------------------------------------------------
     def run(self, trigger: str = "schedule") -> CycleReport:
         if not self._acquire():
-            with self.db.session() as session:
-                lease = current_lease(session, LEASE)
-                holder = f"{lease.holder} until {lease.expires_at:%Y-%m-%d %H:%M}" if lease else "?"
-            run_id = self._start_run(trigger)
-            reason = f"another cycle is running ({holder})"
-            self._finish_run(run_id, "skipped", reason)
-            return CycleReport(run_id, "skipped", reason)
+            return self._skip_while_another_runs(trigger)
         try:
             recovered = self._recover_abandoned()
             if recovered:
                 log.warning("marked %d abandoned training run(s) failed", recovered)
             run_id = self._start_run(trigger)
             try:
-                report = self._run_locked(run_id)
+                return self._run_locked(run_id)
             except Exception as exc:
                 log.exception("retraining cycle failed")
-                self._finish_run(
-                    run_id,
-                    "failed",
-                    f"{type(exc).__name__}: {exc}",
-                    error=traceback.format_exc()[-4000:],
-                )
-                return CycleReport(run_id, "failed", f"{type(exc).__name__}: {exc}")
-            return report
+                return self._fail(run_id, exc)
         finally:
             self._release()
 
+    def _skip_while_another_runs(self, trigger: str) -> CycleReport:
+        with self.db.session() as session:
+            lease = current_lease(session, LEASE)
+            holder = f"{lease.holder} until {lease.expires_at:%Y-%m-%d %H:%M}" if lease else "?"
+        run_id = self._start_run(trigger)
+        return self._skip(run_id, f"another cycle is running ({holder})", {})
+
+    def _fail(self, run_id: int, exc: Exception) -> CycleReport:
+        reason = f"{type(exc).__name__}: {exc}"
+        error = traceback.format_exc()[-4000:]
+        self._finish_run(run_id, TrainingRunStatus.FAILED, reason, error=error)
+        return CycleReport(run_id, CycleOutcome.FAILED, reason)
+
     def _run_locked(self, run_id: int) -> CycleReport:
-        timings: dict[str, float] = {}
         started = time.perf_counter()
+        reason, counts, all_votes = self._new_votes()
+        if reason:
+            return self._skip(run_id, reason, counts)
+        self.progress("building training pairs")
+        prompts = load_corpus_from_db(self.db)
+        golden = self.golden or load_golden_set(prompts)
+        pairs = self._build_pairs(all_votes, prompts, golden, counts["new_votes"])
+        dataset_id = self._record_dataset(pairs)
+        timings = {"pairs": time.perf_counter() - started}
+        if not pairs.votes.train_pairs:
+            reason = "the votes gave no usable training pair"
+            return self._skip(run_id, reason, pairs.counts, dataset_id=dataset_id)
+        result = self._train_and_judge(run_id, pairs, dataset_id, prompts, golden)
+        experiment_id = self._start_experiment(result.version_id) if result.passed else None
+        timings.update(result.timings, total=time.perf_counter() - started)
+        return self._succeed(run_id, result, experiment_id, pairs.counts, timings)
+
+    def _new_votes(self) -> tuple[str | None, dict[str, Any], list[VoteView]]:
+        """(why not to train now, or None; ``new_votes`` since the last cycle; every vote)."""
         with self.db.session() as session:
             if (experiment := running_experiment(session)) is not None:
-                reason = f"experiment {experiment.id} is still running"
-                self._finish_run(run_id, "skipped", reason)
-                return CycleReport(run_id, "skipped", reason)
-            last_trained = last_vote_id_trained(session)
-            new_votes = list_votes(session, after_id=last_trained)
+                return f"experiment {experiment.id} is still running", {}, []
+            new_votes = list_votes(session, after_id=last_vote_id_trained(session))
             all_votes = list_votes(session, include_removed=True)
         fresh = sum(1 for v in new_votes if not v.removed)
         if fresh < self.settings.retrain_min_votes:
@@ -190,154 +280,58 @@ class RetrainingCycle:
                 f"only {fresh} new vote(s) since the last cycle "
                 f"(PROMPTBOT_RETRAIN_MIN_VOTES={self.settings.retrain_min_votes})"
             )
-            self._finish_run(run_id, "skipped", reason, pair_counts={"new_votes": fresh})
-            return CycleReport(run_id, "skipped", reason, counts={"new_votes": fresh})
+            return reason, {"new_votes": fresh}, all_votes
+        return None, {"new_votes": fresh}, all_votes
 
-        self.progress("building training pairs")
-        prompts = load_corpus_from_db(self.db)
-        golden = self.golden or load_golden_set(prompts)
+    def _build_pairs(
+        self,
+        votes: list[VoteView],
+        prompts: list[CorpusPrompt],
+        golden: GoldenSet,
+        fresh: int,
+    ) -> CyclePairs:
         builder = CorpusPairBuilder(
             default_vocabulary(), seed=self.config.seed, per_prompt=self.config.pairs_per_prompt
         )
         forbidden = golden.split.test_anchors(golden.queries)
-        votes = build_vote_pairs(
-            all_votes, prompts, builder, self.settings.votes_daily_cap, forbidden_anchors=forbidden
+        vote_pairs = build_vote_pairs(
+            votes, prompts, builder, self.settings.votes_daily_cap, forbidden_anchors=forbidden
         )
-        replay = self._replay_pairs(builder, prompts, golden, forbidden, len(votes.train_pairs))
-        pairs = votes.train_pairs + replay
+        replay = self._replay_pairs(
+            builder, prompts, golden, forbidden, len(vote_pairs.train_pairs)
+        )
         repeats = vote_pair_repeats(
-            len(votes.train_pairs), len(replay), self.settings.vote_pair_max_repeats
+            len(vote_pairs.train_pairs), len(replay), self.settings.vote_pair_max_repeats
         )
-        training_pairs = votes.train_pairs * repeats + replay
-        counts = {
-            **votes.counts,
+        pairs = CyclePairs(vote_pairs, replay, repeats, {})
+        pairs.counts = {
+            **vote_pairs.counts,
             "replay_pairs": len(replay),
             "new_votes": fresh,
-            "total_pairs": len(pairs),
+            "total_pairs": len(pairs.recorded),
             "vote_pair_repeats": repeats,
-            "training_examples": len(training_pairs),
+            "training_examples": len(pairs.training),
         }
-        with self.db.session() as session:
-            dataset = save_dataset(
-                session,
-                ((p.anchor, p.positive_id, p.negative_id, p.source) for p in pairs),
-                self.clock(),
-                votes.vote_id_min,
-                votes.vote_id_max,
-                rules={
-                    "version": RULES_VERSION,
-                    "daily_cap": self.settings.votes_daily_cap,
-                    "replay_ratio": self.settings.replay_ratio,
-                    "vote_pair_max_repeats": self.settings.vote_pair_max_repeats,
-                },
-            )
-            dataset_id = dataset.id
-        timings["pairs"] = time.perf_counter() - started
-        if not votes.train_pairs:
-            reason = "the votes gave no usable training pair"
-            self._finish_run(run_id, "skipped", reason, dataset_id=dataset_id, pair_counts=counts)
-            return CycleReport(run_id, "skipped", reason, counts=counts)
+        return pairs
 
-        start_ref = "champion" if self.settings.retrain_from == "champion" else "base"
-        start = resolve_model(start_ref, self.db)
-        version_id, out_dir = reserve_version_dir(self.db, self.settings)
-        self._update_run(
-            run_id, dataset_id=dataset_id, pair_counts=counts, start_version_id=start.version_id
+    def _record_dataset(self, pairs: CyclePairs) -> int:
+        rules = {
+            "version": RULES_VERSION,
+            "daily_cap": self.settings.votes_daily_cap,
+            "replay_ratio": self.settings.replay_ratio,
+            "vote_pair_max_repeats": self.settings.vote_pair_max_repeats,
+        }
+        votes = pairs.votes
+        dataset_id, _ = record_dataset(
+            self.db, pairs.recorded, self.clock(), votes.vote_id_min, votes.vote_id_max, rules
         )
-        self.progress(
-            f"training {version_id} on {len(pairs)} pairs "
-            f"(vote pairs x{repeats}: {len(training_pairs)} examples)"
-        )
-        t0 = time.perf_counter()
-        train_info = self._train(start.path, training_pairs, prompts, out_dir)
-        timings["train"] = time.perf_counter() - t0
-
-        self.progress("evaluating candidate and champion")
-        t0 = time.perf_counter()
-        candidate = ModelRef(version_id, out_dir)
-        candidate_golden = evaluate_model(candidate, golden, self.settings.cache_dir)
-        champion_id, champion_golden = champion_metrics(self.db, self.settings, golden)
-        champion = resolve_model(champion_id, self.db)
-        champion_votes = vote_slice_metrics(
-            champion, prompts, votes.heldout, self.settings.cache_dir
-        )
-        candidate_votes = vote_slice_metrics(
-            candidate, prompts, votes.heldout, self.settings.cache_dir
-        )
-        decision = gate(
-            champion_golden,
-            candidate_golden,
-            champion_votes,
-            candidate_votes,
-            self.settings.gate_tolerance,
-        )
-        timings["evaluate"] = time.perf_counter() - t0
-        if decision.passed:  # measure int8 now, so a bot serving this version only reads it
-            t0 = time.perf_counter()
-            serving_backend(
-                candidate, self.settings.cache_dir, self.settings.backend, self.settings.int8
-            )
-            timings["int8_check"] = time.perf_counter() - t0
-        metrics = {**candidate_golden, "vote_slice": candidate_votes, "gate": decision.details}
-        status = ModelStatus.CANDIDATE if decision.passed else ModelStatus.REJECTED
-        experiment_id = None
-        with self.db.session() as session:
-            register_version(
-                session,
-                version_id,
-                str(out_dir),
-                status,
-                self.clock(),
-                label=f"retrained from {start.label} on votes",
-                parent_id=start.version_id,
-                hyperparams={**self.config.to_dict(), **train_info, "pairs": counts},
-                metrics=metrics,
-                dataset_id=dataset_id,
-                status_reason=("passed gate: " if decision.passed else "gate: ") + decision.reason,
-            )
-            if decision.passed:
-                current = get_champion(session)
-                assert current is not None
-                experiment_id = start_experiment(
-                    session,
-                    current.id,
-                    version_id,
-                    self.settings.experiment_share,
-                    self.clock(),
-                    mode=self.settings.experiment_mode,
-                ).id
-        timings["total"] = time.perf_counter() - started
-        outcome = "candidate" if decision.passed else "rejected"
-        self._finish_run(
-            run_id,
-            "succeeded",
-            f"{outcome}: {decision.reason}",
-            candidate_version_id=version_id,
-            timings=timings,
-        )
-        return CycleReport(
-            run_id,
-            outcome,
-            decision.reason,
-            version_id,
-            experiment_id,
-            counts,
-            decision.details,
-            timings,
-        )
-
-    def _update_run(self, run_id: int, **fields: Any) -> None:
-        with self.db.session() as session:
-            run = session.get(TrainingRun, run_id)
-            assert run is not None
-            for key, value in fields.items():
-                setattr(run, key, value)
+        return dataset_id
 
     def _replay_pairs(
         self,
         builder: CorpusPairBuilder,
-        prompts,
-        golden: GoldenSet,  # type: ignore[no-untyped-def]
+        prompts: list[CorpusPrompt],
+        golden: GoldenSet,
         forbidden: frozenset[str],
         vote_pairs: int,
     ) -> list[Pair]:
@@ -349,18 +343,75 @@ class RetrainingCycle:
         builder.rng.shuffle(corpus)
         return [Pair(p.anchor, p.positive_id, "replay") for p in corpus[:want]]
 
-    def _train(self, start_dir: Path, pairs: list[Pair], prompts, out_dir: Path) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        config = self.config
-        examples = to_examples(pairs, prompts)
-        if self.in_process:
-            outcome = train_candidate(start_dir, base_model_path(), examples, config, out_dir)
-            return {"train_seconds": round(outcome.seconds, 1), "steps": outcome.steps}
-        from retraining.train_worker import run_in_subprocess, write_spec
+    def _train_and_judge(
+        self,
+        run_id: int,
+        pairs: CyclePairs,
+        dataset_id: int,
+        prompts: list[CorpusPrompt],
+        golden: GoldenSet,
+    ) -> CandidateResult:
+        start_ref = "champion" if self.settings.retrain_from == "champion" else "base"
+        start = resolve_model(start_ref, self.db)
+        self._update_run(
+            run_id,
+            dataset_id=dataset_id,
+            pair_counts=pairs.counts,
+            start_version_id=start.version_id,
+        )
+        training = TrainingSet(to_examples(pairs.training, prompts), dataset_id, pairs.counts)
+        judge = held_out_vote_judge(self.db, self.settings, prompts, pairs.votes.heldout, golden)
+        return make_candidate(
+            self.db,
+            self.settings,
+            training,
+            start,
+            golden,
+            self.config,
+            label=f"retrained from {start.label} on votes",
+            runner=self.runner,
+            judge=judge,
+            clock=self.clock,
+            progress=self.progress,
+        )
 
-        with tempfile.TemporaryDirectory(prefix="promptbot-train-") as tmp:
-            spec = Path(tmp) / "spec.json"
-            write_spec(spec, start_dir, base_model_path(), out_dir, config, examples)
-            result = run_in_subprocess(
-                spec, self.settings.train_threads, on_started=self.on_train_process
-            )
-        return {"train_seconds": round(result["seconds"], 1), "steps": result["steps"]}
+    def _start_experiment(self, version_id: str) -> int:
+        with self.db.session() as session:
+            current = get_champion(session)
+            assert current is not None
+            return start_experiment(
+                session,
+                current.id,
+                version_id,
+                self.settings.experiment_share,
+                self.clock(),
+                mode=ExperimentMode(self.settings.experiment_mode),
+            ).id
+
+    def _succeed(
+        self,
+        run_id: int,
+        result: CandidateResult,
+        experiment_id: int | None,
+        counts: dict[str, Any],
+        timings: dict[str, float],
+    ) -> CycleReport:
+        assert result.gate is not None  # the cycle always judges
+        outcome = CycleOutcome.CANDIDATE if result.passed else CycleOutcome.REJECTED
+        self._finish_run(
+            run_id,
+            TrainingRunStatus.SUCCEEDED,
+            f"{outcome}: {result.gate.reason}",
+            candidate_version_id=result.version_id,
+            timings=timings,
+        )
+        return CycleReport(
+            run_id,
+            outcome,
+            result.gate.reason,
+            result.version_id,
+            experiment_id,
+            counts,
+            result.gate.details,
+            timings,
+        )

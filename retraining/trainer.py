@@ -2,12 +2,13 @@
 
 One story, every knob named in :class:`TrainConfig`. Two presets:
 
-- ``strategy``: the strategy document's recipe — MultipleNegativesRankingLoss, 3 epochs,
-  batch 16, learning rate 2e-5, 10% warm-up, AdamW, in-batch negatives only.
-- ``default``: what measured best on prompts the model never saw (README, "Fine-tuning"):
-  MultipleNegativesRankingLoss over in-batch negatives at batch 32 for one epoch, then the
-  weights averaged with the starting model (30% of it, LM-Cocktail style; the base model for
-  `promptbot train`, the champion for a cycle that continues from it) to keep what it knew.
+- ``strategy``: training to the end without averaging — MultipleNegativesRankingLoss,
+  3 epochs, batch 16, learning rate 2e-5, 10% warm-up, AdamW, in-batch negatives only.
+- ``default``: what measured best on prompts the model never saw (docs/results.md,
+  "Fine-tuning presets"): MultipleNegativesRankingLoss over in-batch negatives at batch 32 for
+  one epoch, then the weights averaged with the starting model (30% of it, LM-Cocktail style;
+  the base model for `promptbot train`, the champion for a cycle that continues from it) to
+  keep what it knew.
   GISTEmbedLoss and mined hard negatives are available (``loss="gist"``,
   ``hard_negatives=True``) but cost 2-3.5x per step on 2 CPU cores.
 
@@ -182,6 +183,31 @@ def average_with(model: Any, other_dir: Path, weight_of_other: float) -> None:
                 tensor.mul_(1 - weight_of_other).add_(other[name], alpha=weight_of_other)
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything one training run needs; what a training runner is handed (in this process
+    or, serialized, in a worker process: see :mod:`retraining.train_worker`)."""
+
+    start_dir: Path
+    base_dir: Path
+    examples: Sequence[TrainingExample]
+    config: TrainConfig
+    out_dir: Path
+    model_name: str = "promptbot"
+
+
+def run_job(job: TrainingJob, on_step: Callable[[int, int], None] | None = None) -> TrainOutcome:
+    return train_candidate(
+        job.start_dir,
+        job.base_dir,
+        job.examples,
+        job.config,
+        job.out_dir,
+        card_details={"name": job.model_name},
+        on_step=on_step,
+    )
+
+
 def train_candidate(
     start_dir: Path,
     base_dir: Path,
@@ -192,110 +218,29 @@ def train_candidate(
     on_step: Callable[[int, int], None] | None = None,
 ) -> TrainOutcome:
     """Fine-tune ``start_dir`` on ``examples`` and publish the model at ``out_dir``."""
-    import torch
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerModelCardData,
-        SentenceTransformerTrainer,
-    )
-    from sentence_transformers.sentence_transformer.training_args import (
-        BatchSamplers,
-        SentenceTransformerTrainingArguments,
-    )
-    from transformers import TrainerCallback
-
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    keep_freed_memory_for_reuse()
-    bf16 = uses_bf16(config)
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-
-    # 1. data
-    # negatives given with the examples (a 👎 from votes, or mined when hard_negatives is on)
-    # are always used: ``hard_negatives`` decides whether corpus pairs get mined ones
-    with_negatives = any(e.negative for e in examples)
-    train_dataset = _dataset(examples, with_negatives, config.seed)
-    if len(train_dataset) == 0:
-        raise ValueError("no training examples")
-
-    # 2. model (model card written offline)
-    card = SentenceTransformerModelCardData(
-        language="en",
-        license="apache-2.0",
-        model_name="promptbot prompt retriever",
-        local_files_only=True,
-        generate_widget_examples=False,
-    )
-    model = SentenceTransformer(str(start_dir), device="cpu", model_card_data=card)
-
-    # 3. loss
+    bf16 = prepare_torch(config)
+    train_dataset = training_dataset(examples, config)
+    model = load_start_model(start_dir)
     loss = _loss(model, config, base_dir)
-
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        # 4. arguments
-        args = SentenceTransformerTrainingArguments(
-            output_dir=str(work / "checkpoints"),
-            num_train_epochs=config.epochs,
-            max_steps=config.max_steps,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers 5
-            # one fused kernel per step instead of a dozen passes over 22.7M parameters
-            optim="adamw_torch_fused",
-            # duplicates in a batch would be false negatives; the hashed variant precomputes row
-            # hashes (the plain one re-reads dataset rows for every batch: quadratic, 3-5x slower)
-            batch_sampler=BatchSamplers.NO_DUPLICATES_HASHED,
-            seed=config.seed,
-            data_seed=config.seed,
-            use_cpu=True,
-            bf16=bf16,  # autocast: bf16 matmuls, fp32 master weights and optimizer state
-            logging_steps=10,
-            save_strategy="steps",
-            save_steps=200,
-            save_total_limit=1,
-            report_to="none",
-            dataloader_num_workers=0,
-            disable_tqdm=False,
-        )
         losses: list[float] = []
-
-        class Progress(TrainerCallback):  # type: ignore[misc]
-            def on_log(self, _args, state, _control, logs=None, **_):  # type: ignore[no-untyped-def]
-                if logs and "loss" in logs:
-                    losses.append(float(logs["loss"]))
-                    log.info(
-                        "step %d/%d loss %.4f", state.global_step, state.max_steps, logs["loss"]
-                    )
-
-            def on_step_end(self, _args, state, _control, **_):  # type: ignore[no-untyped-def]
-                if on_step:
-                    on_step(state.global_step, state.max_steps)
-
-        # 5. trainer
-        trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=train_dataset, loss=loss, callbacks=[Progress()]
+        steps, seconds = fit(
+            model,
+            training_arguments(config, work / "checkpoints", bf16),
+            train_dataset,
+            loss,
+            progress_callback(losses, on_step),
         )
-        started = time.perf_counter()
-        result = trainer.train()
-        seconds = time.perf_counter() - started
-
-        # 6. keep what the base knew
         if config.average_with_start > 0:  # LM-Cocktail: keep what the starting model knew
             average_with(model, start_dir, config.average_with_start)
-
-        # 7. save, then publish atomically
-        if card_details:
-            model.model_card_data.model_name = card_details.get("name", "promptbot")
-        final = work / "final"
-        model.save_pretrained(str(final))
-        _publish(final, out_dir)
+        name = (card_details or {}).get("name")
+        save_and_publish(model, work / "final", out_dir, name)
         return TrainOutcome(
             model_dir=out_dir,
             examples=len(train_dataset),
-            steps=result.global_step,
+            steps=steps,
             seconds=seconds,
             final_loss=losses[-1] if losses else None,
             config=config,
@@ -303,6 +248,111 @@ def train_candidate(
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def prepare_torch(config: TrainConfig) -> bool:
+    """Threads, allocator and seeds for a reproducible run; returns whether to use bf16."""
+    import torch
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    keep_freed_memory_for_reuse()
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    return uses_bf16(config)
+
+
+def training_dataset(examples: Sequence[TrainingExample], config: TrainConfig) -> Any:
+    # negatives given with the examples (a 👎 from votes, or mined when hard_negatives is on)
+    # are always used: ``hard_negatives`` decides whether corpus pairs get mined ones
+    with_negatives = any(e.negative for e in examples)
+    dataset = _dataset(examples, with_negatives, config.seed)
+    if len(dataset) == 0:
+        raise ValueError("no training examples")
+    return dataset
+
+
+def load_start_model(start_dir: Path) -> Any:
+    """The model to fine-tune, with a model card that is written offline."""
+    from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
+
+    card = SentenceTransformerModelCardData(
+        language="en",
+        license="apache-2.0",
+        model_name="promptbot prompt retriever",
+        local_files_only=True,
+        generate_widget_examples=False,
+    )
+    return SentenceTransformer(str(start_dir), device="cpu", model_card_data=card)
+
+
+def training_arguments(config: TrainConfig, checkpoints: Path, bf16: bool) -> Any:
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers 5
+        # one fused kernel per step instead of a dozen passes over 22.7M parameters
+        optim="adamw_torch_fused",
+        # duplicates in a batch would be false negatives; the hashed variant precomputes row
+        # hashes (the plain one re-reads dataset rows for every batch: quadratic, 3-5x slower)
+        batch_sampler=BatchSamplers.NO_DUPLICATES_HASHED,
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=True,
+        bf16=bf16,  # autocast: bf16 matmuls, fp32 master weights and optimizer state
+        logging_steps=10,
+        save_strategy="steps",
+        save_steps=200,
+        save_total_limit=1,
+        report_to="none",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def progress_callback(losses: list[float], on_step: Callable[[int, int], None] | None) -> Any:
+    """A trainer callback that appends each logged loss to ``losses`` and reports steps."""
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, _args, state, _control, logs=None, **_):  # type: ignore[no-untyped-def]
+            if logs and "loss" in logs:
+                losses.append(float(logs["loss"]))
+                log.info("step %d/%d loss %.4f", state.global_step, state.max_steps, logs["loss"])
+
+        def on_step_end(self, _args, state, _control, **_):  # type: ignore[no-untyped-def]
+            if on_step:
+                on_step(state.global_step, state.max_steps)
+
+    return Progress()
+
+
+def fit(model: Any, args: Any, dataset: Any, loss: Any, callback: Any) -> tuple[int, float]:
+    """Train in place; returns (steps taken, seconds)."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[callback]
+    )
+    started = time.perf_counter()
+    result = trainer.train()
+    return result.global_step, time.perf_counter() - started
+
+
+def save_and_publish(model: Any, staging: Path, out_dir: Path, name: str | None) -> None:
+    """Save under ``staging`` (inside the work directory), then move into place at once."""
+    if name:
+        model.model_card_data.model_name = name
+    model.save_pretrained(str(staging))
+    _publish(staging, out_dir)
 
 
 def _publish(src: Path, dst: Path) -> None:

@@ -12,13 +12,14 @@ import time
 from dataclasses import replace
 
 from rich.panel import Panel
+from rich.text import Text
 
-from bot.cli.common import console, load_settings
+from bot.cli.common import console, load_settings, styled
 
 
 def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     from bot.cli.simulation_commands import simulation_table
-    from retraining.candidates import train_and_register
+    from retraining.candidates import corpus_training_set, make_candidate
     from retraining.corpus_training import corpus_pairs_for
     from retraining.promotion import promote_if_better
     from retraining.simulator import SimConfig, Simulation, write_outputs
@@ -26,8 +27,8 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     from retrieval.base_model import ensure_base_model
     from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
     from retrieval.corpus_view import load_corpus_from_db
-    from retrieval.engine import SearchEngine
-    from retrieval.golden_set import load_golden_set, ndcg5
+    from retrieval.engine_builder import build_engine
+    from retrieval.golden_set import load_golden_set
     from retrieval.model_registry import resolve_model
     from storage import migrations
     from storage.database import Database
@@ -50,8 +51,15 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     golden = load_golden_set(prompts)
     config = replace(PRESETS["default"], max_steps=train_steps)
     pairs = corpus_pairs_for(config, prompts, golden, settings.cache_dir)
-    trained = train_and_register(
-        db, settings, pairs, prompts, golden, config, label="demo fine-tune"
+    start_model = resolve_model("base", db)
+    trained = make_candidate(
+        db,
+        settings,
+        corpus_training_set(db, pairs, prompts),
+        start_model,
+        golden,
+        config,
+        label="demo fine-tune",
     )
     decision = promote_if_better(db, settings, trained.version_id, golden, actor="promptbot demo")
     console.print(decision.message)
@@ -75,12 +83,18 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
 
     console.rule('4/4 promptbot search "fantasy dragons"')
     champion = resolve_model("champion", db)
-    engine = SearchEngine.build(champion, prompts, settings.cache_dir, backend=settings.backend)
+    engine = build_engine(champion, prompts, settings.cache_dir, backend=settings.backend)
     for rank, hit in enumerate(engine.search("fantasy dragons", 3), start=1):
-        console.print(f"[bold]{rank}. {hit.prompt.title}[/] ({hit.score:.2f}) — {hit.prompt.text}")
+        console.print(
+            Text.assemble(
+                styled(f"{rank}. {hit.prompt.title}", "bold"),
+                f" ({hit.score:.2f}) — ",
+                styled(hit.prompt.text),
+            )
+        )
 
     minutes = (time.perf_counter() - started) / 60
-    base_test = ndcg5(trained.metrics) if "all" in trained.metrics.get("test", {}) else None
+    base_test = trained.metrics.golden.test.ndcg5
     console.print(
         Panel.fit(
             f"Done in {minutes:.1f} min.\n"
@@ -96,7 +110,7 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
             "  promptbot train                          the full fine-tune (about 7 min)\n"
             "  promptbot evaluate --out out/eval        compare base, champion, BM25, hybrid\n"
             "  promptbot simulate --days 14             the whole loop, two simulated weeks\n"
-            "  DISCORD_TOKEN=... promptbot run          connect to Discord (README: Add the bot)",
+            "  DISCORD_TOKEN=... promptbot run          connect to Discord (see the README)",
             title="promptbot demo",
         )
     )

@@ -7,6 +7,8 @@ from rich.table import Table
 
 from bot.cli.common import console, fail, load_settings, open_database
 
+METRIC_COLUMNS = ("P@1", "MRR@10", "NDCG@5", "NDCG@10")
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
@@ -33,12 +35,13 @@ def train(
     promote: bool = typer.Option(False, help="Make it champion if it beats the champion."),
 ) -> None:
     """Fine-tune a candidate on the corpus, evaluate it on the test split, register it."""
-    from retraining.candidates import train_and_register
+    from retraining.candidates import corpus_training_set, make_candidate
     from retraining.corpus_training import corpus_pairs_for
     from retraining.promotion import promote_if_better
     from retraining.trainer import config_with_overrides
     from retrieval.corpus_view import load_corpus_from_db
     from retrieval.golden_set import load_golden_set
+    from retrieval.model_registry import resolve_model
 
     settings = load_settings()
     db = open_database(settings)
@@ -69,26 +72,27 @@ def train(
         f"{len(pairs)} pairs from {len(prompts) - len(golden.split.heldout_prompts)} "
         "training prompts; training ..."
     )
-    result = train_and_register(
+    start_model = resolve_model(start, db)
+    result = make_candidate(
         db,
         settings,
-        pairs,
-        prompts,
+        corpus_training_set(db, pairs, prompts),
+        start_model,
         golden,
         config,
-        start_ref=start,
         label=f"corpus fine-tune ({preset})",
     )
     table = Table(title=f"candidate {result.version_id}")
     table.add_column("setting")
-    for metric in ("P@1", "MRR@10", "NDCG@5", "NDCG@10"):
+    for metric in METRIC_COLUMNS:
         table.add_column(metric, justify="right")
-    for setting, by_slice in result.metrics.items():
-        m = by_slice.get("all")
-        if m is None:
-            table.add_row(setting, *["—"] * 4)  # no judged queries in this setting
+    for setting, metrics in result.metrics.golden.settings().items():
+        overall = metrics.overall
+        if overall is None:
+            table.add_row(setting, *["—"] * len(METRIC_COLUMNS))  # no judged queries here
             continue
-        table.add_row(setting, *(f"{m[x]:.3f}" for x in ("P@1", "MRR@10", "NDCG@5", "NDCG@10")))
+        shown = overall.to_dict()
+        table.add_row(setting, *(f"{shown[m]:.3f}" for m in METRIC_COLUMNS))
     console.print(table)
     console.print(
         f"trained {result.outcome.steps} steps in {result.outcome.seconds:.0f}s "

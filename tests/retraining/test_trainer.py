@@ -12,10 +12,34 @@ def test_explicit_precision_is_obeyed() -> None:
     assert not uses_bf16(TrainConfig(precision="fp32"))
 
 
-def test_auto_precision_follows_native_bf16_support() -> None:
+@pytest.mark.parametrize(("native_bf16", "chosen"), [(True, True), (False, False)])
+def test_auto_precision_uses_bf16_exactly_where_the_cpu_has_it(
+    monkeypatch: pytest.MonkeyPatch, native_bf16: bool, chosen: bool
+) -> None:
     import torch
 
-    assert uses_bf16(TrainConfig()) == torch.cpu._is_avx512_bf16_supported()
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native_bf16)
+    assert uses_bf16(TrainConfig(precision="auto")) is chosen
+
+
+def test_auto_precision_is_fp32_where_torch_has_no_bf16_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    assert uses_bf16(TrainConfig(precision="auto")) is False
+
+
+def test_the_default_preset_is_the_measured_recipe() -> None:
+    default = PRESETS["default"]
+    assert (default.epochs, default.batch_size, default.learning_rate) == (1.0, 32, 2e-5)
+    assert (default.loss, default.hard_negatives, default.average_with_start) == (
+        "mnrl",
+        False,
+        0.3,
+    )
+    assert (default.warmup_ratio, default.seed, default.precision) == (0.1, 13, "auto")
 
 
 def test_overrides_apply_on_top_of_a_preset() -> None:
