@@ -37,7 +37,7 @@ from retrieval.documents import document_text
 from retrieval.golden_set import GoldenMetrics, GoldenSet, evaluate_model
 from retrieval.int8_check import serving_backend
 from retrieval.model_registry import ModelRef, base_model_path
-from storage.database import Database, utcnow
+from storage.database import Database, Session, utcnow
 from storage.models import ModelStatus
 from storage.repositories.datasets import save_dataset
 from storage.repositories.model_versions import get_version, next_version_id, register_version
@@ -57,6 +57,9 @@ class Judgement:
 
 
 Judge = Callable[[ModelRef, GoldenMetrics], Judgement]
+# Runs inside the transaction that registers a passing candidate (the cycle starts its
+# experiment there), so a crash can never leave a registered candidate without one.
+OnRegistered = Callable[["Session", "CandidateResult"], None]
 
 
 @dataclass(frozen=True)
@@ -184,8 +187,10 @@ def make_candidate(
     judge: Judge | None = None,
     clock: Callable[[], datetime] = utcnow,
     progress: Callable[[str], None] = lambda _msg: None,
+    on_registered: OnRegistered | None = None,
 ) -> CandidateResult:
-    """Train ``start`` on ``training``, evaluate on ``golden``, judge, register the version."""
+    """Train ``start`` on ``training``, evaluate on ``golden``, judge, register the version;
+    ``on_registered`` runs in the registering transaction when the candidate passed."""
     timings: dict[str, float] = {}
     version_id, out_dir = reserve_version_dir(db, settings)
     job = TrainingJob(
@@ -212,9 +217,8 @@ def make_candidate(
     if result.passed:  # measured here, so a bot serving this version only reads it
         with _timed(timings, "int8_check"):
             serving_backend(candidate, settings.cache_dir, settings.backend, settings.int8)
-    register_candidate(
-        db, result, label, version_hyperparams(config, start, training, outcome), clock()
-    )
+    hyperparams = version_hyperparams(config, start, training, outcome)
+    register_candidate(db, result, label, hyperparams, clock(), on_registered)
     return result
 
 
@@ -239,6 +243,7 @@ def register_candidate(
     label: str,
     hyperparams: dict[str, Any],
     now: datetime,
+    on_registered: OnRegistered | None = None,
 ) -> None:
     """Write the version row: the last step, once its model directory is in place."""
     with db.session() as session:
@@ -257,6 +262,8 @@ def register_candidate(
             dataset_id=result.dataset_id,
             status_reason=_status_reason(result.gate),
         )
+        if on_registered is not None and result.passed:
+            on_registered(session, result)
 
 
 def _status(judgement: Judgement | None) -> ModelStatus:

@@ -48,7 +48,7 @@ from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
 from retrieval.golden_set import GoldenMetrics, GoldenSet, load_golden_set
 from retrieval.model_registry import ModelRef, resolve_model
 from retrieval.vocabulary import default_vocabulary
-from storage.database import Database, utcnow
+from storage.database import Database, Session, utcnow
 from storage.models import ExperimentMode, TrainingRunStatus
 from storage.repositories.datasets import last_vote_id_trained
 from storage.repositories.experiments import running_experiment, start_experiment
@@ -262,8 +262,11 @@ class RetrainingCycle:
         if not pairs.votes.train_pairs:
             reason = "the votes gave no usable training pair"
             return self._skip(run_id, reason, pairs.counts, dataset_id=dataset_id)
-        result = self._train_and_judge(run_id, pairs, dataset_id, prompts, golden)
-        experiment_id = self._start_experiment(result.version_id) if result.passed else None
+        started_experiment: list[int] = []
+        result = self._train_and_judge(
+            run_id, pairs, dataset_id, prompts, golden, started_experiment.append
+        )
+        experiment_id = started_experiment[0] if started_experiment else None
         timings.update(result.timings, total=time.perf_counter() - started)
         return self._succeed(run_id, result, experiment_id, pairs.counts, timings)
 
@@ -350,6 +353,7 @@ class RetrainingCycle:
         dataset_id: int,
         prompts: list[CorpusPrompt],
         golden: GoldenSet,
+        on_experiment: Callable[[int], None],
     ) -> CandidateResult:
         start_ref = "champion" if self.settings.retrain_from == "champion" else "base"
         start = resolve_model(start_ref, self.db)
@@ -373,20 +377,23 @@ class RetrainingCycle:
             judge=judge,
             clock=self.clock,
             progress=self.progress,
+            on_registered=lambda session, result: on_experiment(
+                self._start_experiment(session, result.version_id)
+            ),
         )
 
-    def _start_experiment(self, version_id: str) -> int:
-        with self.db.session() as session:
-            current = get_champion(session)
-            assert current is not None
-            return start_experiment(
-                session,
-                current.id,
-                version_id,
-                self.settings.experiment_share,
-                self.clock(),
-                mode=ExperimentMode(self.settings.experiment_mode),
-            ).id
+    def _start_experiment(self, session: Session, version_id: str) -> int:
+        """Runs in the transaction that registers the candidate: both happen, or neither."""
+        current = get_champion(session)
+        assert current is not None
+        return start_experiment(
+            session,
+            current.id,
+            version_id,
+            self.settings.experiment_share,
+            self.clock(),
+            mode=ExperimentMode(self.settings.experiment_mode),
+        ).id
 
     def _succeed(
         self,
