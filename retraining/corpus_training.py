@@ -14,7 +14,7 @@ from retraining.corpus_pairs import (
 )
 from retraining.trainer import TrainConfig
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.engine import SearchEngine
+from retrieval.engine_builder import build_engine
 from retrieval.golden_set import GoldenSet
 from retrieval.model_registry import resolve_model
 from retrieval.vocabulary import default_vocabulary
@@ -23,7 +23,7 @@ from retrieval.vocabulary import default_vocabulary
 def base_rankings(
     anchors: Sequence[str], prompts: Sequence[CorpusPrompt], cache_dir: Path, depth: int = 50
 ) -> dict[str, list[str]]:
-    engine = SearchEngine.build(resolve_model("base", None), prompts, cache_dir)
+    engine = build_engine(resolve_model("base", None), prompts, cache_dir)
     unique = list(dict.fromkeys(anchors))
     hits = engine.search_many(unique, depth)
     return {a: [h.prompt_id for h in row] for a, row in zip(unique, hits, strict=True)}

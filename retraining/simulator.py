@@ -19,28 +19,29 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from retraining.click_model import ClickModel
 from retraining.cycle import RetrainingCycle
 from retraining.experiment_check import check_experiment
-from retraining.experiments import CANDIDATE, CHAMPION, Verdict, start_experiment
+from retraining.experiments import CANDIDATE, CHAMPION, Verdict
 from retraining.interleaving import AGREED
-from serving.prompt_service import PromptService
 from retraining.trainer import TrainConfig
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from retrieval.corpus_view import load_corpus_from_db
+from retrieval.engine_factory import ServingEngineFactory
 from retrieval.eval_sets import QUERIES_PATH, JudgedQuery, Split, load_queries, restrict_to
 from retrieval.evaluation import dense_ranker, evaluate_ranker
 from retrieval.golden_set import GoldenSet
-from serving.model_pool import ModelPool
 from retrieval.model_registry import resolve_model
+from serving.model_pool import ModelPool
+from serving.prompt_service import PromptService
 from storage import migrations
 from storage.database import Database
-from storage.models import Experiment, ModelStatus, Request, Result, Vote
+from storage.models import Arm, ExperimentMode, ModelStatus
 from storage.repositories.audit import write_audit
+from storage.repositories.experiments import get_experiment, start_experiment
 from storage.repositories.model_versions import get_champion, register_version
+from storage.repositories.monitoring import arm_votes_between, count_requests_between
 from storage.settings import Settings
 
 SIM_START = datetime(2026, 1, 5, 0, 0)
@@ -137,9 +138,10 @@ class Simulation:
                 set_champion(session, start.version_id or "start", "simulator", "init", self.now)
         self.prompts = load_corpus_from_db(self.db)
         self.users_queries, self.eval_queries, self.golden = self._query_sets()
-        self.pool = ModelPool(
-            self.db, self.settings.cache_dir, backend=self.settings.backend, int8=self.settings.int8
+        engines = ServingEngineFactory(
+            self.settings.cache_dir, backend=self.settings.backend, int8=self.settings.int8
         )
+        self.pool = ModelPool(self.db, engines)
         self.pool.refresh()
         self.service = PromptService(self.db, self.pool, clock=lambda: self.now)
         self.users = [f"sim-user-{i:04d}" for i in range(self.cfg.users)]
@@ -211,23 +213,11 @@ class Simulation:
     def _day_stats(self, day: int) -> dict[str, Any]:
         start, end = SIM_START + timedelta(days=day - 1), SIM_START + timedelta(days=day)
         with self.db.session() as session:
-            requests = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Request)
-                    .where(Request.created_at >= start, Request.created_at < end)
-                )
-                or 0
-            )
-            rows = session.execute(
-                select(Result.arm, Vote.value, func.count())
-                .join(Vote, Vote.result_id == Result.id)
-                .where(Vote.cast_at >= start, Vote.cast_at < end, Vote.removed_at.is_(None))
-                .group_by(Result.arm, Vote.value)
-            ).all()
+            requests = count_requests_between(session, start, end)
+            counts = arm_votes_between(session, start, end)
         tally: dict[str, Counter[int]] = {}
-        for arm, value, n in rows:
-            tally.setdefault(arm or "champion", Counter())[value] += n
+        for count in counts:  # outside an experiment the champion served
+            tally.setdefault(count.arm or Arm.CHAMPION, Counter())[count.value] += count.count
         rates = {arm: round(c[1] / (c[1] + c[-1]), 4) for arm, c in tally.items() if c[1] + c[-1]}
         votes = sum(sum(c.values()) for c in tally.values())
         ups = sum(c[1] for c in tally.values())
@@ -282,7 +272,7 @@ class Simulation:
 
     def _log_experiment(self, day: int, experiment_id: int, verdict: Verdict) -> None:
         with self.db.session() as session:
-            experiment = session.get(Experiment, experiment_id)
+            experiment = get_experiment(session, experiment_id)
             assert experiment is not None
             candidate, started = experiment.candidate_version_id, experiment.started_at
         arms = (verdict.stats.get(arm, {}) for arm in (CHAMPION, CANDIDATE, AGREED))
@@ -332,7 +322,7 @@ class Simulation:
                 version_id,
                 self.settings.experiment_share,
                 self.now,
-                mode=self.settings.experiment_mode,
+                mode=ExperimentMode(self.settings.experiment_mode),
             )
             write_audit(session, "simulator", "inject_candidate", self.now, target=version_id)
 

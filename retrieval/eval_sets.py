@@ -47,7 +47,7 @@ def load_queries(path: Path = QUERIES_PATH) -> list[JudgedQuery]:
                     relevant={str(k): int(v) for k, v in (row.get("relevant") or {}).items()},
                 )
             )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"{path}: line {number}: not a query object ({exc})") from exc
     return queries
 

@@ -1,40 +1,40 @@
-"""Shared fixtures: migrated databases on SQLite and PostgreSQL, isolated per test.
+"""Session-wide fixtures: migrated databases on SQLite and PostgreSQL, isolated per test, and
+the model cache every test shares.
 
-Each engine's schema is migrated once per session into a template (a SQLite file, a
-PostgreSQL template database); every test gets its own copy, so tests never collide and a
-PostgreSQL run never touches another run's data. On CI (CI=true) a PostgreSQL that cannot be
-reached fails the tests instead of skipping them.
+Tests that take ``db``, ``db_url`` or ``empty_db_url`` run once per engine (ids ``[sqlite]``
+and ``[postgresql]``). Locally a PostgreSQL that cannot be reached skips its half and the run
+ends with a banner that says how many tests that was; on CI (CI=true) it fails them instead,
+because CI must run both engines. The database plumbing is in tests/helpers/databases.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.helpers.charts import ChartRecorder, record_charts
+from tests.helpers.databases import (
+    ENGINES,
+    POSTGRES_UNREACHABLE,
+    fresh_database_url,
+    no_postgres_banner,
+    on_ci,
+    pg_admin_connection,
+    pg_url,
+    skipped_for_lack_of_postgres,
+)
+
+if TYPE_CHECKING:
+    from storage.database import Database
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-PG_ADMIN_URL = os.environ.get(
-    "PROMPTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-ENGINES = ["sqlite", "postgresql"]
-
-
-def _pg_admin_connection():  # type: ignore[no-untyped-def]
-    import psycopg
-
-    url = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    return psycopg.connect(url, autocommit=True, connect_timeout=3)
-
-
-def _pg_url(database: str) -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
 
 
 @pytest.fixture(scope="session")
@@ -43,15 +43,15 @@ def postgres_template() -> Iterator[str]:
     from storage import migrations
 
     try:
-        admin = _pg_admin_connection()
+        admin = pg_admin_connection()
     except Exception as exc:
-        if os.environ.get("CI"):
+        if on_ci():
             pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+        pytest.skip(f"{POSTGRES_UNREACHABLE}: {exc}")
     name = f"pb_tmpl_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        migrations.upgrade(_pg_url(name))
+        migrations.upgrade(pg_url(name))
         yield name
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -67,29 +67,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def fresh_database_url(
-    engine: str, request: pytest.FixtureRequest, tmp_path: Path, migrated: bool = True
-) -> str:
-    """A new database of the given engine for one test: migrated (from the template) or empty."""
-    if engine == "sqlite":
-        target = tmp_path / f"pb_{uuid.uuid4().hex[:8]}.db"
-        if migrated:
-            shutil.copy(request.getfixturevalue("sqlite_template"), target)
-        return f"sqlite:///{target}"
-    template_name: str = request.getfixturevalue("postgres_template")
-    name = f"pb_test_{uuid.uuid4().hex[:10]}"
-    template = f' TEMPLATE "{template_name}"' if migrated else ""
-    with _pg_admin_connection() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"{template}')
-
-    def drop() -> None:
-        with _pg_admin_connection() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    request.addfinalizer(drop)
-    return _pg_url(name)
-
-
 @pytest.fixture(params=ENGINES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database URL — once on SQLite, once on PostgreSQL."""
@@ -97,7 +74,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def db(db_url: str):  # type: ignore[no-untyped-def]
+def db(db_url: str) -> Iterator[Database]:
     from storage.database import Database
 
     database = Database(db_url)
@@ -112,7 +89,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def sqlite_db(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def sqlite_db(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
     """A migrated SQLite database, for tests that are about logic rather than the engine."""
     from storage.database import Database
 
@@ -125,3 +102,20 @@ def sqlite_db(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[n
 def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ONNX exports and corpus embeddings shared by the whole test session (made once)."""
     return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture
+def drawn_charts(monkeypatch: pytest.MonkeyPatch) -> ChartRecorder:
+    """Each matplotlib figure saved during the test, as the series it shows, by file name."""
+    return record_charts(monkeypatch)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly when half the engine matrix did not run, after everything else."""
+    count = skipped_for_lack_of_postgres(terminalreporter.stats.get("skipped", []))
+    if not count:
+        return
+    terminalreporter.write_sep("!", "PostgreSQL half of the engine matrix skipped", red=True)
+    for line in no_postgres_banner(count):
+        terminalreporter.write_line(line, red=True, bold=True)
+    terminalreporter.write_sep("!", red=True)

@@ -19,7 +19,8 @@ import numpy as np
 
 from retrieval.corpus import SHIPPED_CORPUS
 from retrieval.corpus_view import load_corpus_from_file
-from retrieval.engine import Bm25Ranker, SearchEngine
+from retrieval.engine import Bm25Ranker
+from retrieval.engine_builder import build_engine
 from retrieval.eval_sets import SPLIT_PATH
 from retrieval.model_registry import resolve_model
 from retrieval.vocabulary import default_vocabulary, normalize_query
@@ -55,7 +56,7 @@ def main(draft: Path, out_dir: Path, batches: int = 8) -> None:
     prompts = load_corpus_from_file(SHIPPED_CORPUS)
     heldout = set(json.loads(SPLIT_PATH.read_text())["heldout_prompts"])
     queries = [json.loads(x) for x in draft.read_text().splitlines() if x.strip()]
-    base = SearchEngine.build(resolve_model("base", None), prompts, Path("/tmp/pool-cache"))
+    base = build_engine(resolve_model("base", None), prompts, Path("/tmp/pool-cache"))
     bm25 = Bm25Ranker(prompts, with_tags=True)
     terms = tag_terms()
     index = {p.id: i for i, p in enumerate(prompts)}

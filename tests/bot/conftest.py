@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +26,23 @@ from bot.client import PromptBot
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from retrieval.engine import int8_dir_for, onnx_dir_for
-from retrieval.int8_check import verdict_path
+from retrieval.int8_verdict import verdict_path
 from retrieval.model_registry import ModelRef, base_model_path
 from storage import migrations
 from storage.database import Database
-from storage.models import ModelStatus
-from storage.repositories.model_versions import register_version, set_champion
 from storage.settings import Settings
-from tests.fakediscord import FakeDiscord, InteractionRecord, Message, running_client
+from tests.fakediscord import FakeDiscord, running_client
+from tests.helpers.bot import copy_database, make_settings, new_bot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WARM_UP = """
 import sys
 from pathlib import Path
+from retrieval.engine_factory import ServingEngineFactory
 from serving.model_pool import ModelPool
 from storage.database import Database
-ModelPool(Database(sys.argv[1]), Path(sys.argv[2]), int8="auto").refresh()
+ModelPool(Database(sys.argv[1]), ServingEngineFactory(Path(sys.argv[2]), int8="auto")).refresh()
 """
-ADMIN_ROLE = "Prompt Admins"
-USER = 4242
-T0 = datetime(2026, 1, 1)
 
 
 # --------------------------------------------------------------------------- session
@@ -111,12 +107,6 @@ def v1_model_dir(
 # --------------------------------------------------------------------------- per test
 
 
-def copy_database(template: Path, tmp_path: Path) -> Database:
-    target = tmp_path / "promptbot.db"
-    shutil.copy(template, target)
-    return Database(f"sqlite:///{target}")
-
-
 @pytest.fixture
 def bot_db(corpus_template: Path, tmp_path: Path) -> Iterator[Database]:
     db = copy_database(corpus_template, tmp_path)
@@ -124,40 +114,9 @@ def bot_db(corpus_template: Path, tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-def make_settings(db: Database, tmp_path: Path, cache: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "home": tmp_path / "home",
-        "database_url": db.url,
-        "cache_home": cache,
-        "admin_role": ADMIN_ROLE,
-        "cooldown_requests": 20,
-        "cooldown_seconds": 60.0,
-        "champion_poll_seconds": 3600.0,
-        "discord_token": None,
-        "dev_guild_id": None,
-        **overrides,
-    }
-    return Settings(**values)
-
-
 @pytest.fixture
 def settings(bot_db: Database, tmp_path: Path, model_cache_dir: Path) -> Settings:
     return make_settings(bot_db, tmp_path, model_cache_dir)
-
-
-def register_v1_champion(db: Database, v1_dir: Path) -> None:
-    """Two versions: "v1" (a copy of base) is champion, "base" the one to roll back to."""
-    with db.session() as session:
-        register_version(
-            session,
-            "v1",
-            str(v1_dir),
-            ModelStatus.CANDIDATE,
-            T0,
-            parent_id="base",
-            label="copy of base",
-        )
-        set_champion(session, "v1", actor="test", action="promote", now=T0)
 
 
 @pytest_asyncio.fixture
@@ -184,61 +143,8 @@ async def fake(no_leaks: None) -> AsyncIterator[FakeDiscord]:
         assert server.unhandled == []
 
 
-def new_bot(settings: Settings, db: Database) -> PromptBot:
-    return PromptBot(settings, db, guild_ready_timeout=0.05)
-
-
 @pytest_asyncio.fixture
 async def bot(fake: FakeDiscord, settings: Settings, bot_db: Database) -> AsyncIterator[PromptBot]:
     async with running_client(new_bot(settings, bot_db), fake) as client:
         await fake.wait_for_commands("prompt", "model")
         yield client
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-async def ask(
-    fake: FakeDiscord, keywords: str, user: int = USER, **options: Any
-) -> InteractionRecord:
-    return await fake.invoke_command(user, name="prompt", options={"keywords": keywords, **options})
-
-
-async def results_of(fake: FakeDiscord, record: InteractionRecord, n: int = 1) -> list[Message]:
-    """The ``n`` result messages of a /prompt, once the bot has added 👍 and 👎 to each."""
-    messages = await record.wait_messages(n)
-    bot_id = fake.bot_user.id
-    await fake.wait_for(
-        lambda: all(
-            fake.reactions(m.id).get("👍") == {bot_id}
-            and fake.reactions(m.id).get("👎") == {bot_id}
-            for m in messages
-        ),
-        timeout=5.0,
-        what="the bot's 👍/👎",
-    )
-    return messages
-
-
-def notice(record: InteractionRecord) -> str:
-    """The private text the bot answered with (asserting it was private)."""
-    [message] = record.messages
-    assert message.ephemeral, message
-    assert message.embeds == []
-    return message.content
-
-
-async def wait_notice(record: InteractionRecord) -> str:
-    await record.wait_messages(1)
-    return notice(record)
-
-
-async def eventually(predicate: Any, timeout: float = 3.0) -> Any:
-    """Poll a condition the fake cannot observe (the database)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := predicate()):
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-    return result

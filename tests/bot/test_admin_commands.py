@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from bot.client import PromptBot
-from retraining.experiments import start_experiment
 from storage.database import Database
 from storage.models import ModelStatus
 from storage.repositories.audit import recent_audit
+from storage.repositories.experiments import start_experiment
 from storage.repositories.model_versions import get_champion, register_version, set_champion
 from storage.settings import Settings
-from tests.bot.conftest import (
+from tests.fakediscord import CommandNotPermitted, FakeDiscord, Perm, running_client
+from tests.helpers.bot import (
     ADMIN_ROLE,
     T0,
     USER,
@@ -28,7 +29,8 @@ from tests.bot.conftest import (
     results_of,
     wait_notice,
 )
-from tests.fakediscord import CommandNotPermitted, FakeDiscord, Perm, running_client
+
+pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
 
 
 def champion_id(db: Database) -> str:

@@ -7,11 +7,14 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.observability import health_problems
 from storage.database import Database
 from tests.fakediscord import FakeDiscord, running_client
 from tests.helpers.bot import USER, ask, make_settings, new_bot, results_of
+
+pytestmark = pytest.mark.slow  # starts the bot on the embedded shipped corpus
 
 
 async def get(url: str) -> tuple[int, str]:

@@ -109,8 +109,9 @@ def test_vocabulary_maps_what_users_type() -> None:
     assert [s for s, n in synonyms.items() if n > 1] == []
 
 
+@pytest.mark.slow
 def test_no_near_duplicates_under_the_base_model(records, model_cache_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    from retrieval.engine import load_encoder
+    from retrieval.engine_builder import load_encoder
     from retrieval.model_registry import resolve_model
 
     encoder = load_encoder(resolve_model("base", None), "onnx", model_cache_dir)

@@ -10,7 +10,7 @@ import pytest
 from retraining.simulator import SimConfig, Simulation, daily_query_mix, write_outputs
 from retrieval.eval_sets import JudgedQuery
 from storage.settings import Settings
-from tests.retraining.conftest import TINY_TRAINING
+from tests.helpers.retraining import TINY_TRAINING
 
 REQUIRED_KEYS = {
     "start_ndcg5",

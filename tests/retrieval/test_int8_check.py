@@ -13,14 +13,18 @@ import retrieval.int8_check as int8_check
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from retrieval.corpus_view import load_corpus_from_file
-from retrieval.engine import load_encoder, onnx_dir_for
+from retrieval.engine import onnx_dir_for
+from retrieval.engine_builder import load_encoder
+from retrieval.engine_factory import ServingEngineFactory
 from retrieval.golden_set import GoldenSet, load_golden_set
-from retrieval.int8_check import Int8Verdict, decide, int8_verdict, serving_backend, verdict_path
-from serving.model_pool import ModelPool
+from retrieval.int8_check import decide, int8_verdict, serving_backend
+from retrieval.int8_verdict import Int8Verdict, read_verdict, verdict_path
 from retrieval.model_registry import ModelRef, base_model_path
+from serving.model_pool import ModelPool
 from storage.database import Database
 from storage.models import ModelStatus
 from storage.repositories.model_versions import register_version, set_champion
+from tests.helpers.corpus import first_by_main_genre
 
 T0 = datetime(2026, 1, 1)
 
@@ -42,8 +46,10 @@ def test_int8_refused_when_worse_on_average() -> None:
 
 @pytest.fixture(scope="module")
 def small_golden() -> GoldenSet:
-    """The real judged test queries over the first 300 shipped prompts (fast to embed)."""
-    return load_golden_set(load_corpus_from_file(SHIPPED_CORPUS)[:300])
+    """The real judged test queries over a quarter of the shipped prompts (fast to embed): the
+    first dozen of every main genre, so every kind of query keeps some relevant prompts."""
+    prompts = load_corpus_from_file(SHIPPED_CORPUS)
+    return load_golden_set(first_by_main_genre(prompts, lambda p: p.genres[0], per_genre=12))
 
 
 @pytest.fixture
@@ -57,6 +63,7 @@ def copied_base(tmp_path: Path, model_cache_dir: Path) -> ModelRef:
     return copy
 
 
+@pytest.mark.slow
 def test_verdict_is_measured_once_then_read_back(
     copied_base: ModelRef,
     model_cache_dir: Path,
@@ -81,12 +88,27 @@ def test_verdict_is_measured_once_then_read_back(
     assert int8_verdict(copied_base, model_cache_dir) == verdict
 
 
+@pytest.mark.slow
+def test_reading_a_verdict_never_measures(
+    copied_base: ModelRef, model_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(*_args: object) -> None:
+        raise AssertionError("measured")
+
+    monkeypatch.setattr(int8_check, "measure_int8", must_not_run)
+    assert read_verdict(copied_base, model_cache_dir) is None
+    _write_verdict(copied_base, model_cache_dir, serve=True)
+    stored = read_verdict(copied_base, model_cache_dir)
+    assert stored is not None and stored.serve and stored.reason == "written by the test"
+
+
 def _write_verdict(model: ModelRef, cache: Path, serve: bool) -> None:
     verdict = Int8Verdict(serve, "written by the test", {"fp32": {}, "int8": {}}, 1.0)
     verdict_path(model, cache).parent.mkdir(parents=True, exist_ok=True)
     verdict_path(model, cache).write_text(json.dumps(verdict.to_dict()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("serve", "expected"), [(True, "onnx-int8"), (False, "onnx")])
 def test_pool_follows_the_verdict(
     sqlite_db: Database,
@@ -105,12 +127,14 @@ def test_pool_follows_the_verdict(
         set_champion(s, "v9", "test", "promote", T0)
     _write_verdict(copied_base, model_cache_dir, serve)
 
-    pool = ModelPool(sqlite_db, model_cache_dir, int8="auto")
+    pool = ModelPool(sqlite_db, ServingEngineFactory(model_cache_dir, int8="auto"))
     assert pool.refresh().backend == expected
     assert pool.serving_engine().search("dragon", 1)[0].prompt_id == "a"
-    assert ModelPool(sqlite_db, model_cache_dir, int8="off").refresh().backend == "onnx"
+    off = ServingEngineFactory(model_cache_dir, int8="off")
+    assert ModelPool(sqlite_db, off).refresh().backend == "onnx"
 
 
+@pytest.mark.slow
 def test_no_verdict_is_measured_unless_asked(
     copied_base: ModelRef, model_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,6 +147,7 @@ def test_no_verdict_is_measured_unless_asked(
     assert not verdict_path(copied_base, model_cache_dir).exists()
 
 
+@pytest.mark.slow
 def test_a_verdict_that_cannot_be_read_keeps_fp32(
     copied_base: ModelRef, model_cache_dir: Path
 ) -> None:

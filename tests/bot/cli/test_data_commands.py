@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ runner = CliRunner()
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PROMPTBOT_HOME", str(tmp_path / "home"))
+    # `init` would measure int8 against fp32 on the whole shipped corpus (minutes): that
+    # measurement has its own tests in tests/retrieval/test_int8_check.py
+    monkeypatch.setenv("PROMPTBOT_INT8", "off")
     monkeypatch.delenv("PROMPTBOT_DATABASE_URL", raising=False)
     return tmp_path / "home"
 
@@ -65,6 +69,11 @@ def test_init_twice_leaves_the_same_database(home: Path, small_corpus: Path) -> 
 
 
 def test_commands_refuse_an_unmigrated_database(home: Path, small_corpus: Path) -> None:
+    missing = runner.invoke(app, ["import", str(small_corpus)])
+    assert missing.exit_code == 2 and "no database at" in missing.output
+    assert not (home / "promptbot.db").exists()  # a mistyped path is never created
+    home.mkdir()
+    sqlite3.connect(home / "promptbot.db").close()  # an empty database file
     result = runner.invoke(app, ["import", str(small_corpus)])
     assert result.exit_code == 1
     assert "promptbot db upgrade" in result.output

@@ -10,15 +10,12 @@ import signal
 import sys
 from pathlib import Path
 
-import discord.gateway
-import discord.http
 import pytest
 
-from bot.discord_endpoints import EndpointError, apply_endpoints, restore_endpoints
 from storage.database import Database
 from storage.repositories.votes import current_vote
-from tests.bot.conftest import USER, ask, eventually, results_of
 from tests.fakediscord import FakeDiscord
+from tests.helpers.bot import USER, ask, eventually, results_of
 
 TOKEN = "MTIz.fake-token.for-tests-only"
 
@@ -91,6 +88,7 @@ def copy_template(corpus_template: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 async def test_run_logs_in_syncs_answers_and_stops_cleanly(
     fake: FakeDiscord, corpus_template: Path, model_cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -128,6 +126,7 @@ async def test_missing_token_is_one_line_and_fails(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN is not set" in line
 
 
+@pytest.mark.slow
 async def test_rejected_token_is_one_line_without_the_token(
     corpus_template: Path, model_cache_dir: Path, tmp_path: Path, no_leaks: None
 ) -> None:
@@ -144,25 +143,10 @@ async def test_rejected_token_is_one_line_without_the_token(
 
 
 async def test_unmigrated_database_is_refused(tmp_path: Path) -> None:
-    env = clean_env(
-        tmp_path, DISCORD_TOKEN=TOKEN, PROMPTBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}"
-    )
+    database = tmp_path / "empty.db"
+    database.touch()  # the database exists; its schema does not
+    env = clean_env(tmp_path, DISCORD_TOKEN=TOKEN, PROMPTBOT_DATABASE_URL=f"sqlite:///{database}")
     code, out, err = await finished(await start_run(env))
     assert code != 0
     [line] = err.strip().splitlines()
     assert "promptbot db upgrade" in line and TOKEN not in out + err
-
-
-def test_endpoints_are_applied_and_validated() -> None:
-    previous = apply_endpoints("http://127.0.0.1:9/api/v10/", "ws://127.0.0.1:9/gateway")
-    try:
-        assert discord.http.Route.BASE == "http://127.0.0.1:9/api/v10"
-        assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:9/gateway"
-    finally:
-        restore_endpoints(previous)
-    assert discord.http.Route.BASE == "https://discord.com/api/v10"
-    assert apply_endpoints(None, "") == previous  # unset: Discord itself, nothing changed
-    with pytest.raises(EndpointError, match="PROMPTBOT_DISCORD_GATEWAY_URL"):
-        apply_endpoints(None, "http://127.0.0.1/gateway")
-    with pytest.raises(EndpointError, match="PROMPTBOT_DISCORD_API_URL"):
-        apply_endpoints("127.0.0.1:8080/api", None)

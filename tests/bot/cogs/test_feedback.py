@@ -1,28 +1,18 @@
-"""Reactions as votes: 👍/👎/switch/removal, what is ignored, and votes cast while offline."""
+"""Reactions as votes: 👍/👎, a switch, a removal, and the reactions that are ignored."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.client import PromptBot
-from bot.reconcile import VoteChange, plan_votes
 from storage.database import Database
 from storage.models import Vote
-from storage.repositories.votes import current_vote, list_votes
-from storage.settings import Settings
-from tests.bot.conftest import USER, ask, eventually, new_bot, results_of
-from tests.fakediscord import FakeDiscord, Message, running_client
+from storage.repositories.votes import list_votes
+from tests.fakediscord import FakeDiscord, Message
+from tests.helpers.bot import USER, VOTER, ask, eventually, results_of, vote_of
 
-VOTER = 777
-
-
-def vote_of(db: Database, message: Message, user: int) -> tuple[int, bool] | None:
-    with db.session() as session:
-        vote = current_vote(session, str(message.id), str(user))
-        return None if vote is None else (vote.value, vote.removed_at is not None)
+pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
 
 
 def vote_count(db: Database) -> int:
@@ -77,46 +67,3 @@ async def test_ignored_reactions_record_nothing(
     assert vote_count(bot_db) == 1
     assert vote_of(bot_db, message, fake.bot_user.id) is None
     assert vote_of(bot_db, message, other_bot.id) is None
-
-
-async def test_votes_cast_while_offline_are_reconciled_on_start(
-    fake: FakeDiscord, settings: Settings, bot_db: Database
-) -> None:
-    async with running_client(new_bot(settings, bot_db), fake):
-        await fake.wait_for_commands("prompt")
-        first, second = await results_of(fake, await ask(fake, "lighthouse keeper", count=2), 2)
-        await fake.user_react(VOTER, first.channel_id, first.id, "👍")
-        await fake.user_react(USER, second.channel_id, second.id, "👍")
-        await eventually(lambda: vote_of(bot_db, second, USER))
-
-    # the bot is offline: a new 👎, a removed 👍 and a switch happen without any event
-    other_bot = fake.add_member(name="otherbot", bot=True)
-    fake.react_offline(USER, first.channel_id, first.id, "👎")
-    fake.react_offline(other_bot.id, first.channel_id, first.id, "👍")
-    fake.react_offline(USER, second.channel_id, second.id, "👍", add=False)
-    fake.react_offline(VOTER, first.channel_id, first.id, "👍", add=False)
-    fake.react_offline(VOTER, first.channel_id, first.id, "👎")
-
-    async with running_client(new_bot(settings, bot_db), fake) as restarted:
-        report = await asyncio.wait_for(restarted.get_cog("Feedback").reconciliation, 5.0)
-
-    assert (report.messages, report.recorded, report.removed) == (2, 2, 1)
-    assert vote_of(bot_db, first, USER) == (-1, False)
-    assert vote_of(bot_db, first, VOTER) == (-1, False)
-    assert vote_of(bot_db, second, USER) == (1, True)
-    assert vote_of(bot_db, first, other_bot.id) is None
-
-
-@pytest.mark.parametrize(
-    ("reactions", "standing", "expected"),
-    [
-        ({"a": {1}}, {}, [VoteChange("a", 1, True)]),
-        ({"a": {-1}}, {"a": 1}, [VoteChange("a", -1, True)]),
-        ({}, {"a": -1}, [VoteChange("a", -1, False)]),
-        ({"a": {1, -1}}, {"a": -1}, []),  # both reactions: the standing vote stays
-        ({"a": {1, -1}}, {}, []),  # both and no vote: the order is unknowable
-        ({"a": {1}}, {"a": 1}, []),
-    ],
-)
-def test_plan_votes(reactions: dict, standing: dict, expected: list) -> None:
-    assert plan_votes(reactions, standing) == expected

@@ -1,0 +1,67 @@
+"""ONNX export: a complete directory published atomically, and an int8 copy close to fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.encoders import OnnxEncoder
+from retrieval.onnx_export import _publish_atomically, quantize_int8, read_encoder_config
+from tests.helpers.encoders import VARIED_TEXTS, cosines
+
+
+@pytest.mark.slow
+def test_export_writes_a_complete_directory_and_no_leftovers(onnx_dir: Path) -> None:
+    assert {p.name for p in onnx_dir.iterdir()} == {
+        "model.onnx",
+        "tokenizer.json",
+        "encoder_config.json",
+    }
+    assert [p.name for p in onnx_dir.parent.iterdir()] == [onnx_dir.name]
+    config = read_encoder_config(onnx_dir)
+    assert config["max_seq_length"] == 256
+    assert config["pooling_mode"] == "mean"
+    assert config["dim"] == 384
+    assert config["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def test_publish_leaves_old_directory_untouched_when_filling_fails(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+
+    def fail(tmp: Path) -> None:
+        (tmp / "partial.bin").write_bytes(b"half")
+        raise RuntimeError("export crashed")
+
+    with pytest.raises(RuntimeError):
+        _publish_atomically(out, fail)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+
+
+def test_publish_replaces_an_existing_directory_whole(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    _publish_atomically(out, lambda tmp: (tmp / "new.txt").write_text("new"))
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+
+
+@pytest.mark.slow
+def test_int8_model_is_close_to_fp32(
+    onnx_dir: Path, onnx_encoder: OnnxEncoder, tmp_path: Path
+) -> None:
+    int8_dir = quantize_int8(onnx_dir, tmp_path / "minilm-int8")
+    assert read_encoder_config(int8_dir)["quantization"] == "dynamic-int8"
+    assert (int8_dir / "model.onnx").stat().st_size < (onnx_dir / "model.onnx").stat().st_size / 2
+    texts = [t for t in VARIED_TEXTS if t.strip()]
+    int8 = OnnxEncoder(int8_dir, cache_size=0)
+    approx = int8.encode(texts)
+    assert cosines(approx, onnx_encoder.encode(texts)).min() >= 0.9
+    # per-batch activation scales must not make a vector depend on its batch companions
+    alone = np.vstack([int8.encode([t]) for t in texts])
+    np.testing.assert_array_equal(approx, alone)
