@@ -12,6 +12,7 @@ from storage.repositories.prompts import UpsertCounts, upsert_prompts
 from storage.settings import DATA_DIR
 
 SHIPPED_CORPUS = DATA_DIR / "prompts.jsonl"
+SOURCE_CHARS = 200
 
 
 @dataclass
@@ -36,10 +37,24 @@ def canonicalize(record: PromptRecord, vocabulary: Vocabulary) -> PromptRecord:
 def import_prompt_file(
     db: Database, path: Path, vocabulary: Vocabulary | None = None
 ) -> ImportReport:
-    """Add or update prompts by id in one transaction: all good lines land, or none do."""
+    """Add or update prompts by id in one transaction.
+
+    Every good line lands, or (if the import itself fails) none do. A bad line never takes the
+    others down: it is reported by number and skipped, whether the file reader or the database
+    refused it.
+    """
     vocabulary = vocabulary or default_vocabulary()
     read = read_prompt_file(path)
     records = [canonicalize(r, vocabulary) for r in read.records]
     with db.session() as session:
-        counts = upsert_prompts(session, records, source=path.name, now=utcnow())
-    return ImportReport(path, counts, read.errors)
+        counts = upsert_prompts(session, records, source=_source_name(path), now=utcnow())
+    errors = read.errors + [
+        LineError(read.line_numbers[prompt_id], reason)
+        for prompt_id, reason in counts.rejected.items()
+    ]
+    return ImportReport(path, counts, sorted(errors, key=lambda e: e.line))
+
+
+def _source_name(path: Path) -> str:
+    """The file name as stored with each prompt, cut to the column's 200 characters."""
+    return path.name[:SOURCE_CHARS]

@@ -6,21 +6,44 @@ JSON Lines, one object per line::
 
 ``title``, ``genres`` and ``themes`` are optional. Reading never stops at a bad line: each bad
 line becomes a :class:`LineError` with its line number, and every good line is still returned.
+
+What a line may hold, and why:
+
+* The file is UTF-8; a byte-order mark before line 1 (as Windows editors write) is ignored.
+* No field may hold a control character other than tab, newline and carriage return (which
+  are whitespace and collapse to one space like any other run of whitespace), nor a lone
+  UTF-16 surrogate. NUL cannot be stored in PostgreSQL text at all; ESC and the other C0/C1
+  controls would reach the terminal of whoever later lists the prompt; a lone surrogate cannot
+  be encoded. Such a line is rejected with the reason rather than silently altered, so the
+  person who wrote the file can see and fix it.
+* ``genres`` and ``themes`` are lists of strings. A single string is read as a comma-separated
+  list (``"fantasy, horror"`` is two genres), because that is what someone writing a string
+  means; a comma inside a list entry is rejected, because tags are shown comma-separated and
+  such an entry could never be told apart from two tags.
+* Limits fit the database columns and Discord: id 64 characters, title 200 (the column), text
+  4,000 (a result embed also holds the title, tags and footer within Discord's 6,000-character
+  total, and its description within 4,096), at most 10 tags per list of at most 64 characters
+  each (the length of a genre filter).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_LINE_BYTES = 64 * 1024
-MAX_TEXT_CHARS = 8_000
+MAX_TEXT_CHARS = 4_000
 MAX_TITLE_CHARS = 200
 MAX_ID_CHARS = 64
 MAX_TAGS = 10
+MAX_TAG_CHARS = 64
+UTF8_BOM = b"\xef\xbb\xbf"
+# C0 controls except tab, newline and carriage return; DEL and the C1 block; lone surrogates.
+_FORBIDDEN_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -61,23 +84,51 @@ class LineError:
 class ReadResult:
     records: list[PromptRecord]
     errors: list[LineError]
+    line_numbers: dict[str, int] = field(default_factory=dict)  # id -> its line
 
 
 class PromptFieldError(ValueError):
     pass
 
 
-def _string_list(obj: dict[str, object], key: str) -> list[str]:
+def _check_characters(name: str, value: str) -> None:
+    """Reject control characters and lone surrogates (see the module docstring for why)."""
+    found = _FORBIDDEN_CHARACTER.search(value)
+    if found:
+        char = found.group()
+        what = "a NUL character" if char == "\0" else f"the control character U+{ord(char):04X}"
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            what = f"a lone surrogate U+{ord(char):04X}"
+        raise PromptFieldError(f"'{name}' contains {what} at position {found.start() + 1}")
+
+
+def _collapse_whitespace(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _tag_list(obj: dict[str, object], key: str) -> list[str]:
     value = obj.get(key, [])
     if value is None:
         return []
     if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        value = value.split(",")
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if any("," in v for v in value):
+            raise PromptFieldError(
+                f"'{key}' entries may not contain commas; give each tag as its own string"
+            )
+    else:
         raise PromptFieldError(f"'{key}' must be a list of strings")
-    cleaned = [v.strip() for v in value if v.strip()]
+    for tag in value:
+        _check_characters(key, tag)
+    cleaned = [_collapse_whitespace(v) for v in value if v.strip()]
     if len(cleaned) > MAX_TAGS:
         raise PromptFieldError(f"'{key}' has {len(cleaned)} entries (at most {MAX_TAGS})")
+    longest = max(cleaned, key=len, default="")
+    if len(longest) > MAX_TAG_CHARS:
+        raise PromptFieldError(
+            f"'{key}' has an entry of {len(longest)} characters (at most {MAX_TAG_CHARS})"
+        )
     return cleaned
 
 
@@ -90,22 +141,30 @@ def record_from_object(obj: object) -> PromptRecord:
         prompt_id = str(prompt_id)
     if not isinstance(prompt_id, str) or not prompt_id.strip():
         raise PromptFieldError("missing 'id'")
+    _check_characters("id", prompt_id)
+    prompt_id = prompt_id.strip()
     if len(prompt_id) > MAX_ID_CHARS:
         raise PromptFieldError(f"'id' longer than {MAX_ID_CHARS} characters")
     if not isinstance(text, str) or not text.strip():
         raise PromptFieldError("missing 'text'")
+    _check_characters("text", text)
+    text = _collapse_whitespace(text)
     if len(text) > MAX_TEXT_CHARS:
-        raise PromptFieldError(f"'text' longer than {MAX_TEXT_CHARS} characters")
+        raise PromptFieldError(f"'text' is {len(text):,} characters (at most {MAX_TEXT_CHARS:,})")
     if title is None:
         title = ""
-    if not isinstance(title, str) or len(title) > MAX_TITLE_CHARS:
-        raise PromptFieldError(f"'title' must be a string of at most {MAX_TITLE_CHARS} characters")
+    if not isinstance(title, str):
+        raise PromptFieldError("'title' must be a string")
+    _check_characters("title", title)
+    title = _collapse_whitespace(title)
+    if len(title) > MAX_TITLE_CHARS:
+        raise PromptFieldError(f"'title' is {len(title)} characters (at most {MAX_TITLE_CHARS})")
     return PromptRecord(
-        id=prompt_id.strip(),
-        text=" ".join(text.split()),
-        title=title.strip(),
-        genres=_string_list(obj, "genres"),
-        themes=_string_list(obj, "themes"),
+        id=prompt_id,
+        text=text,
+        title=title,
+        genres=_tag_list(obj, "genres"),
+        themes=_tag_list(obj, "themes"),
     )
 
 
@@ -125,6 +184,8 @@ def parse_lines(lines: Iterable[bytes | OversizedLine]) -> ReadResult:
         if isinstance(raw, OversizedLine) or size > MAX_LINE_BYTES:
             errors.append(LineError(number, f"line is {size:,} bytes (at most {MAX_LINE_BYTES:,})"))
             continue
+        if number == 1 and raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM) :]
         if not raw.strip():
             continue
         try:
@@ -136,6 +197,12 @@ def parse_lines(lines: Iterable[bytes | OversizedLine]) -> ReadResult:
             obj = json.loads(decoded)
         except json.JSONDecodeError as exc:
             errors.append(LineError(number, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        except RecursionError:
+            errors.append(LineError(number, "invalid JSON: nested too deeply"))
+            continue
+        except ValueError:  # the one other case: an integer longer than Python converts
+            errors.append(LineError(number, "invalid JSON: a number with too many digits"))
             continue
         try:
             record = record_from_object(obj)
@@ -149,7 +216,7 @@ def parse_lines(lines: Iterable[bytes | OversizedLine]) -> ReadResult:
             continue
         seen[record.id] = number
         records.append(record)
-    return ReadResult(records, errors)
+    return ReadResult(records, errors, seen)
 
 
 def _binary_lines(path: Path) -> Iterable[bytes | OversizedLine]:

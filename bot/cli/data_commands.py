@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import console, err_console, fail, load_settings, open_database
+from storage.database import ensure_private_dir
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 prompts_app = typer.Typer(help="The prompt corpus.", no_args_is_help=True)
@@ -27,18 +28,17 @@ def init(
 ) -> None:
     """Migrate the database, import the corpus, register the base model as champion."""
     from retrieval.base_model import ensure_base_model
-    from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
+    from retrieval.corpus import SHIPPED_CORPUS
     from storage import migrations
 
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    migrations.upgrade(settings.sqlalchemy_url)
-    db = open_database(settings)
     path = corpus or SHIPPED_CORPUS
     if not path.is_file():
         fail(f"prompt file {path} not found.")
-    report = import_prompt_file(db, path)
-    _print_import_report(report)
+    ensure_private_dir(settings.home)
+    _migrate(migrations.upgrade, settings.sqlalchemy_url, "head")
+    db = open_database(settings)
+    report = _import(db, path)
     ensure_base_model(db)
     console.print(f"Database ready at {db.safe_url}; champion model: base.")
     _check_int8(db, settings)
@@ -48,7 +48,8 @@ def init(
 
 def _check_int8(db, settings) -> None:  # type: ignore[no-untyped-def]
     """Measure once whether int8 serves the base model as well as fp32 (see int8_check)."""
-    from retrieval.int8_check import int8_considered, int8_verdict
+    from retrieval.int8_check import int8_verdict
+    from retrieval.int8_verdict import int8_considered
     from retrieval.model_registry import resolve_model
 
     if not int8_considered(settings.backend, settings.int8):
@@ -62,13 +63,21 @@ def import_prompts(
     file: Path = typer.Argument(..., help="JSON Lines prompt file.", exists=True, dir_okay=False),
 ) -> None:
     """Add or update prompts by id from a JSON Lines file (bad lines are reported and skipped)."""
+    db = open_database(load_settings())
+    if _import(db, file).errors:
+        raise typer.Exit(1)
+
+
+def _import(db, path: Path):  # type: ignore[no-untyped-def]
+    """Import ``path`` and print the report; an unreadable file is one line, not a traceback."""
     from retrieval.corpus import import_prompt_file
 
-    db = open_database(load_settings())
-    report = import_prompt_file(db, file)
+    try:
+        report = import_prompt_file(db, path)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
     _print_import_report(report)
-    if report.errors:
-        raise typer.Exit(1)
+    return report
 
 
 def _print_import_report(report) -> None:  # type: ignore[no-untyped-def]
@@ -83,14 +92,24 @@ def _print_import_report(report) -> None:  # type: ignore[no-untyped-def]
         err_console.print(f"  ... and {len(report.errors) - 50} more")
 
 
+def _migrate(step, url: str, revision: str) -> None:  # type: ignore[no-untyped-def]
+    """Run a migration step; an unknown revision is one line, not Alembic's traceback."""
+    from storage.migrations import MigrationError
+
+    try:
+        step(url, revision)
+    except MigrationError as exc:
+        fail(f"{exc} (see `promptbot db current`)")
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
     from storage import migrations
 
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    migrations.upgrade(settings.sqlalchemy_url, revision)
+    ensure_private_dir(settings.home)
+    _migrate(migrations.upgrade, settings.sqlalchemy_url, revision)
     console.print(f"Database at {revision}.")
 
 
@@ -99,7 +118,9 @@ def db_downgrade(revision: str = typer.Argument(..., help="Target revision, or '
     """Revert migrations down to REVISION."""
     from storage import migrations
 
-    migrations.downgrade(load_settings().sqlalchemy_url, revision)
+    settings = load_settings()
+    open_database(settings, require_migrated=False)  # never create a database to downgrade it
+    _migrate(migrations.downgrade, settings.sqlalchemy_url, revision)
     console.print(f"Database at {revision}.")
 
 
@@ -122,8 +143,6 @@ def prompts_stats(
     ),
 ) -> None:
     """Counts of prompts by genre and theme, and of evaluation queries by slice."""
-    from collections import Counter
-
     from storage.repositories.prompts import count_prompts, tag_counts
     from storage.settings import DATA_DIR
 
@@ -140,16 +159,24 @@ def prompts_stats(
             table.add_row(name, str(n))
         console.print(table)
     query_file = queries or DATA_DIR / "eval" / "queries.jsonl"
+    if queries is not None and not queries.is_file():
+        fail(f"query file {queries} not found.")
     if query_file.is_file():
-        import json
+        _print_query_slices(query_file)
 
-        slices: Counter[str] = Counter()
-        for line in query_file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                slices[json.loads(line).get("slice", "?")] += 1
-        table = Table(title=f"queries by slice ({query_file.name})")
-        table.add_column("slice")
-        table.add_column("queries", justify="right")
-        for name, n in sorted(slices.items()):
-            table.add_row(name, str(n))
-        console.print(table)
+
+def _print_query_slices(query_file: Path) -> None:
+    from collections import Counter
+
+    from retrieval.eval_sets import load_queries
+
+    try:
+        slices = Counter(q.slice for q in load_queries(query_file))
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    table = Table(title=f"queries by slice ({query_file.name})")
+    table.add_column("slice")
+    table.add_column("queries", justify="right")
+    for name, n in sorted(slices.items()):
+        table.add_row(name, str(n))
+    console.print(table)

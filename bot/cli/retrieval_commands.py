@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from bot.cli.common import console, fail, load_settings, open_database, print_json
+from bot.cli.common import console, fail, load_settings, open_database, print_json, styled
 
 MODEL_HELP = "base, champion, candidate, a version id, or a model directory."
 
@@ -21,13 +22,20 @@ def register(app: typer.Typer) -> None:
 
 
 def _optional_database(settings):  # type: ignore[no-untyped-def]
-    """The database if it is set up; ``None`` lets base/path models work without one."""
-    from storage.database import Database, SchemaNotMigratedError
+    """The database if it is set up; ``None`` lets base/path models work without one.
 
-    db = Database(settings.sqlalchemy_url)
+    A missing SQLite file is not created, and an unusable database counts as none (the
+    commands that need one then say so through the model reference).
+    """
+    from storage.database import Database, DatabaseUnavailable, SchemaNotMigratedError
+
+    try:
+        db = Database(settings.sqlalchemy_url, must_exist=True)
+    except DatabaseUnavailable:
+        return None
     try:
         db.require_migrated()
-    except (SchemaNotMigratedError, Exception):
+    except (SchemaNotMigratedError, DatabaseUnavailable):
         db.dispose()
         return None
     return db
@@ -52,7 +60,7 @@ def search(
 ) -> None:
     """Search the corpus and print the best prompts."""
     from retrieval.corpus_view import load_corpus_from_db
-    from retrieval.engine import SearchEngine
+    from retrieval.engine_builder import build_engine
     from retrieval.vocabulary import default_vocabulary, normalize_query
 
     settings = load_settings()
@@ -64,8 +72,8 @@ def search(
     if not prompts:
         fail("no prompts imported; run `promptbot init` first.")
     if genre:
-        genre = default_vocabulary().canonical_genre(genre) or genre
-    engine = SearchEngine.build(
+        genre = _known_genre(genre, prompts, default_vocabulary())
+    engine = build_engine(
         ref,
         prompts,
         settings.cache_dir,
@@ -98,10 +106,23 @@ def search(
         table.add_row(
             str(i),
             f"{h.score:.3f}",
-            f"[bold]{h.prompt.title}[/]\n{h.prompt.text}",
+            Text.assemble(styled(h.prompt.title, "bold"), "\n", styled(h.prompt.text)),
             ", ".join(h.prompt.genres) + "\n" + ", ".join(h.prompt.themes),
         )
     console.print(table)
+
+
+def _known_genre(genre: str, prompts, vocabulary) -> str:  # type: ignore[no-untyped-def]
+    """The genre's canonical name, or its spelling in the corpus; unknown genres fail."""
+    canonical = vocabulary.canonical_genre(genre)
+    if canonical:
+        return canonical
+    in_corpus = sorted({g for p in prompts for g in p.genres})
+    match = next((g for g in in_corpus if g.casefold() == genre.strip().casefold()), None)
+    if match:
+        return match
+    known = sorted(set(vocabulary.genres) | set(in_corpus))
+    fail(f"unknown genre {genre!r}; known genres: {', '.join(known)}")
 
 
 def evaluate(
@@ -115,7 +136,7 @@ def evaluate(
 ) -> None:
     """Compare models (and BM25/hybrid) on judged queries: table, report.md, metrics.json, PNG."""
     from retrieval.corpus_view import load_corpus_from_file
-    from retrieval.engine import SearchEngine
+    from retrieval.engine_builder import build_engine
     from retrieval.eval_sets import load_queries, restrict_to
     from retrieval.evaluation import (
         HEADLINE,
@@ -137,7 +158,7 @@ def evaluate(
     for name, (prompts, queries) in settings_to_run.items():
         rankers = {}
         for ref in refs:
-            engine = SearchEngine.build(ref, prompts, settings.cache_dir, backend=settings.backend)
+            engine = build_engine(ref, prompts, settings.cache_dir, backend=settings.backend)
             rankers[ref.label] = dense_ranker(engine)
         if baselines:
             rankers.update(baseline_rankers(prompts))
@@ -152,7 +173,10 @@ def evaluate(
         for row in results_table_rows(results):
             table.add_row(*row)
         console.print(table)
-    written = write_report(out, results_by_setting, "promptbot evaluation")
+    try:
+        written = write_report(out, results_by_setting, "promptbot evaluation")
+    except OSError as exc:
+        fail(f"cannot write the report to {out}: {exc.strerror or exc}")
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 
@@ -189,7 +213,7 @@ def rank(
 ) -> None:
     """Rank an external prompt file for an external query file; write qid -> ranked ids as JSON."""
     from retrieval.corpus_view import load_corpus_from_file
-    from retrieval.engine import SearchEngine
+    from retrieval.engine_builder import build_engine
     from retrieval.eval_sets import load_queries
 
     settings = load_settings()
@@ -202,7 +226,7 @@ def rank(
         fail(str(exc))
     if not prompts:
         fail(f"{prompts_file} holds no prompts.")
-    engine = SearchEngine.build(
+    engine = build_engine(
         ref,
         prompts,
         settings.cache_dir,
@@ -212,8 +236,11 @@ def rank(
     )
     ranked = engine.search_many([q.query for q in queries], top_k)
     payload = {q.qid: [h.prompt_id for h in hits] for q, hits in zip(queries, ranked, strict=True)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=1))
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
     console.print(
         f"ranked {len(queries)} queries over {len(prompts)} prompts with {ref.label}; wrote {out}"
     )

@@ -1,13 +1,21 @@
-"""Prompts: upsert by id, list, corpus fingerprint, counts by tag."""
+"""Prompts: upsert by id, list, corpus fingerprint, counts by tag.
+
+An upsert first writes every record in one savepoint. Records are validated before they get
+here (storage.prompt_file), so the database should accept them all; if it still refuses one
+(a limit the validation does not know about), the batch is retried one savepoint per record, so
+the refused records are reported by id and every other record still lands, on SQLite and on
+PostgreSQL alike (where one failed statement would otherwise abort the whole transaction).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from storage.models import Prompt
@@ -19,9 +27,57 @@ class UpsertCounts:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)  # id -> why the database refused it
+
+    def add(self, other: UpsertCounts) -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.rejected.update(other.rejected)
 
 
 def upsert_prompts(
+    session: Session, records: list[PromptRecord], source: str, now: datetime
+) -> UpsertCounts:
+    """Add new ids, update changed ones; records the database refuses end up in ``rejected``."""
+    _open_sqlite_transaction(session)
+    try:
+        with session.begin_nested():
+            return _upsert_all(session, records, source, now)
+    except StatementError:
+        pass
+    counts = UpsertCounts()
+    for record in records:
+        try:
+            with session.begin_nested():
+                counts.add(_upsert_all(session, [record], source, now))
+        except StatementError as exc:
+            counts.rejected[record.id] = _database_reason(exc)
+    return counts
+
+
+def _open_sqlite_transaction(session: Session) -> None:
+    """Make sure SQLite is inside a real transaction before the first SAVEPOINT.
+
+    Python's sqlite3 opens a transaction only before its first INSERT/UPDATE/DELETE; a SAVEPOINT
+    issued before that starts one of its own, which RELEASE then commits, so a later failure
+    could no longer roll the import back. BEGIN IMMEDIATE also takes the write lock up front
+    (waiting up to the busy timeout), so the reads that follow cannot go stale before the writes.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _database_reason(exc: StatementError) -> str:
+    original = exc.orig if exc.orig is not None else exc
+    lines = str(original).strip().splitlines()
+    return f"the database refused it: {lines[0] if lines else type(original).__name__}"
+
+
+def _upsert_all(
     session: Session, records: list[PromptRecord], source: str, now: datetime
 ) -> UpsertCounts:
     counts = UpsertCounts()

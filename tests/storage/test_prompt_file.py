@@ -1,10 +1,12 @@
-"""Reading prompt files: every bad line is reported with its number; good lines survive."""
+"""Reading prompt files: every bad line is reported with its number; good lines survive, also
+when it is the database that refuses a line."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from storage.database import Database
 from storage.prompt_file import MAX_LINE_BYTES, read_prompt_file
 
 
@@ -62,3 +64,89 @@ def test_bad_lines_are_reported_by_number_and_skipped(tmp_path: Path) -> None:
     assert "list of strings" in messages[7]
     assert "JSON object" in messages[8]
     assert str(result.errors[0]).startswith("line 2: ")
+
+
+def test_a_byte_order_mark_before_line_1_is_ignored(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "p.jsonl", [b"\xef\xbb\xbf" + good(1), good(2)])
+    result = read_prompt_file(path)
+    assert result.errors == [] and [r.id for r in result.records] == ["g1", "g2"]
+
+
+def test_a_tag_string_is_a_comma_separated_list(tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "p.jsonl", [good(1, genres="fantasy, horror", themes=" grief ,, hope ")]
+    )
+    [record] = read_prompt_file(path).records
+    assert record.genres == ["fantasy", "horror"] and record.themes == ["grief", "hope"]
+
+
+def test_whitespace_controls_collapse_and_crlf_lines_read(tmp_path: Path) -> None:
+    line = json.dumps({"id": "w", "title": "Two\tparts\nhere", "text": "a\r\n\tb"}).encode()
+    path = write_lines(tmp_path / "p.jsonl", [line + b"\r", good(2) + b"\r"])
+    result = read_prompt_file(path)
+    assert result.errors == []
+    assert (result.records[0].title, result.records[0].text) == ("Two parts here", "a b")
+
+
+def test_limits_are_inclusive(tmp_path: Path) -> None:
+    from storage.prompt_file import (
+        MAX_ID_CHARS,
+        MAX_TAG_CHARS,
+        MAX_TAGS,
+        MAX_TEXT_CHARS,
+        MAX_TITLE_CHARS,
+    )
+
+    at_limit = {
+        "id": "i" * MAX_ID_CHARS,
+        "title": "t" * MAX_TITLE_CHARS,
+        "text": "x" * MAX_TEXT_CHARS,
+        "genres": [f"{i}" * MAX_TAG_CHARS for i in range(MAX_TAGS)],
+    }
+    path = write_lines(tmp_path / "p.jsonl", [json.dumps(at_limit).encode()])
+    result = read_prompt_file(path)
+    assert result.errors == [] and len(result.records) == 1
+
+
+def test_records_the_database_refuses_are_reported_and_the_others_land(db: Database) -> None:
+    """Records that skipped validation: on PostgreSQL a NUL and an over-long title are refused
+    (SQLite stores both); either way the good records are written in the same transaction."""
+    from datetime import datetime
+
+    from storage.prompt_file import PromptRecord
+    from storage.repositories.prompts import count_prompts, upsert_prompts
+
+    records = [
+        PromptRecord("a", "fine"),
+        PromptRecord("nul", "bad\0text"),
+        PromptRecord("long", "fine", title="T" * 300),
+        PromptRecord("b", "fine"),
+    ]
+    with db.session() as session:
+        counts = upsert_prompts(session, records, source="test", now=datetime(2026, 1, 1))
+    with db.session() as session:
+        stored = count_prompts(session)
+    if db.engine.dialect.name == "postgresql":
+        assert set(counts.rejected) == {"nul", "long"} and counts.added == 2 and stored == 2
+        assert "NUL" in counts.rejected["nul"] and "varying(200)" in counts.rejected["long"]
+    else:
+        assert counts.rejected == {} and counts.added == 4 and stored == 4
+
+
+def test_a_refused_record_is_reported_by_its_line(db: Database, tmp_path: Path) -> None:
+    """Through the import: a line the database refuses is one more numbered bad line."""
+    from retrieval.corpus import import_prompt_file
+
+    with db.engine.begin() as connection:  # a rule the file reader does not know about
+        if db.engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("ALTER TABLE prompts ADD CONSTRAINT no_x CHECK (id <> 'x')")
+        else:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER no_x BEFORE INSERT ON prompts WHEN NEW.id = 'x' "
+                "BEGIN SELECT RAISE(ABORT, 'x is refused'); END"
+            )
+    path = write_lines(tmp_path / "p.jsonl", [good(1), b'{"id": "x", "text": "refused"}', good(3)])
+    report = import_prompt_file(db, path)
+    assert report.counts.added == 2
+    assert [e.line for e in report.errors] == [2]
+    assert "the database refused it" in report.errors[0].message
