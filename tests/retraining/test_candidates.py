@@ -82,6 +82,7 @@ def test_a_metric_missing_from_an_old_row_reads_as_not_measured() -> None:
 
 
 @pytest.mark.parametrize("where", ["in process", "worker process"])
+@pytest.mark.slow
 def test_every_runner_registers_the_same_kind_of_version(
     loop_db: Database, loop_settings: Settings, golden: GoldenSet, where: str
 ) -> None:
@@ -115,6 +116,7 @@ def test_every_runner_registers_the_same_kind_of_version(
         assert version.dataset_id == result.dataset_id
 
 
+@pytest.mark.slow
 def test_a_judge_that_says_no_registers_the_version_rejected_with_its_reason(
     loop_db: Database, loop_settings: Settings, golden: GoldenSet
 ) -> None:

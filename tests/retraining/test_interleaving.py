@@ -70,6 +70,7 @@ def no_votes() -> tuple[ArmCounts, ArmCounts]:
     return ArmCounts(0, 0), ArmCounts(0, 0)
 
 
+@pytest.mark.slow
 def test_repeated_peeking_at_symmetric_credit_rarely_decides() -> None:
     """A/A: per-request credit differences symmetric around 0 (as the coin flips make them),
     checked every 25 requests up to 1,500, in 300 experiments."""
@@ -105,6 +106,7 @@ def service_for(db: Database, settings: Settings) -> PromptService:
     return PromptService(db, pool)
 
 
+@pytest.mark.slow
 def test_service_drafts_both_models_and_votes_credit_their_team(
     interleave_experiment: Database, loop_settings: Settings
 ) -> None:
@@ -157,6 +159,7 @@ def test_service_drafts_both_models_and_votes_credit_their_team(
     assert arms == {INTERLEAVED}
 
 
+@pytest.mark.slow
 def test_interleaved_experiment_rejects_a_clearly_worse_candidate(
     interleave_experiment: Database, loop_settings: Settings
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from retraining.simulator import SimConfig, Simulation, daily_query_mix, write_outputs
 from retrieval.eval_sets import JudgedQuery
 from storage.settings import Settings
+from tests.helpers.charts import ChartRecorder
 from tests.helpers.retraining import TINY_TRAINING
 
 REQUIRED_KEYS = {
@@ -48,8 +49,13 @@ def run(cfg: SimConfig, settings: Settings) -> dict:  # type: ignore[type-arg]
     return summary
 
 
+@pytest.mark.slow
 def test_short_simulation_trains_gates_experiments_and_promotes(
-    sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path, weak_start_model: Path
+    sim_files: tuple[Path, Path],
+    tmp_path: Path,
+    model_cache_dir: Path,
+    weak_start_model: Path,
+    drawn_charts: ChartRecorder,
 ) -> None:
     prompts, queries = sim_files
     cfg = SimConfig(
@@ -92,9 +98,22 @@ def test_short_simulation_trains_gates_experiments_and_promotes(
         assert d["decision"] in ("promoted", "rejected", "kept")
         assert d["reason"]
     assert json.loads((cfg.out / "summary.json").read_text())["days"] == summary["days"]
-    assert (cfg.out / "thumbs_up_and_ndcg.png").stat().st_size > 10_000
+    chart = drawn_charts["thumbs_up_and_ndcg.png"]
+    ndcg = [
+        (d["day"], d["champion_ndcg5"])
+        for d in summary["days"]
+        if d.get("champion_ndcg5") is not None
+    ]
+    assert [(int(x), y) for x, y in chart.points("champion NDCG@5 (eval)")] == ndcg
+    arms = {arm for d in summary["days"] for arm in d["thumbs_up_rate"]}
+    assert arms, "no day recorded a thumbs-up rate"
+    for arm in arms:
+        drawn = [(int(x), y) for x, y in chart.points(f"thumbs-up rate: {arm}")]
+        rates = [(d["day"], d["thumbs_up_rate"].get(arm)) for d in summary["days"]]
+        assert drawn == [(day, rate) for day, rate in rates if rate is not None]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["ab", "interleave"])
 def test_injected_bad_candidate_is_rejected_by_the_experiment(
     sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path, mode: str
@@ -125,6 +144,7 @@ def test_injected_bad_candidate_is_rejected_by_the_experiment(
     assert rates["candidate"] < rates["champion"]
 
 
+@pytest.mark.slow
 def test_aa_experiment_runs_out_of_time_and_keeps_the_champion(
     sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path
 ) -> None:

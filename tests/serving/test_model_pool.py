@@ -6,6 +6,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import import_prompt_file
 from retrieval.engine_factory import ServingEngineFactory
@@ -14,6 +16,8 @@ from serving.model_pool import ModelPool
 from storage.database import Database
 from storage.models import ModelStatus
 from storage.repositories.model_versions import register_version, set_champion
+
+pytestmark = pytest.mark.slow  # every test exports the model to ONNX
 
 T0 = datetime(2026, 1, 1)
 

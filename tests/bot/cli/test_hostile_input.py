@@ -246,7 +246,16 @@ ARGUMENT_CASES: dict[str, tuple[list[str], str, int]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(ARGUMENT_CASES))
+SLOW_ARGUMENT_CASES = {"rank output under a file"}  # encodes the whole corpus first
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, marks=pytest.mark.slow) if case in SLOW_ARGUMENT_CASES else case
+        for case in ARGUMENT_CASES
+    ],
+)
 def test_a_bad_argument_is_one_clear_line(case: str, initialised: Path, tmp_path: Path) -> None:
     args, expected, code = ARGUMENT_CASES[case]
     (tmp_path / "champion").mkdir()  # a folder named like a registry name, not a model
@@ -270,13 +279,14 @@ def test_init_with_a_missing_corpus_creates_no_database(home: Path) -> None:
     assert not (home / "promptbot.db").exists()
 
 
+@pytest.mark.slow
 def test_champion_means_the_registered_champion_even_beside_a_folder_of_that_name(
     initialised: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "champion").mkdir()
     result = invoke("search", "dragon gold", "-m", "champion", "--json", "-k", "1")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)[0]["model_version"] == "base"
+    assert json.loads(result.stdout)[0]["model_version"] == "base"
 
 
 def test_a_bare_folder_name_is_pointed_to_its_path(initialised: Path, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ T0 = datetime(2026, 1, 1)
 def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_corpus: Path) -> Database:
     monkeypatch.setenv("PROMPTBOT_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("PROMPTBOT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PROMPTBOT_INT8", "off")  # init would measure int8 on the whole corpus
     assert runner.invoke(app, ["init", "--corpus", str(small_corpus)]).exit_code == 0
     db = Database(f"sqlite:///{tmp_path / 'home' / 'promptbot.db'}")
     v1 = tmp_path / "v1"
