@@ -1,4 +1,5 @@
-"""`promptbot models export`: a self-contained model, and --push-to-hub failing cleanly offline."""
+"""`promptbot models export` (retraining/export.py): a self-contained model, and --push-to-hub
+failing cleanly offline."""
 
 from __future__ import annotations
 
