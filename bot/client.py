@@ -1,10 +1,10 @@
 """The Discord client: wiring settings, database and model pool to the cogs.
 
 ``setup_hook`` (after login, before the gateway connects) warms the serving model so the
-first `/prompt` is fast, adds the cogs, optionally starts the retraining scheduler in this
-event loop (its jobs train in a subprocess, never here) and syncs the slash commands: to
-``dev_guild_id`` when set (instant), else globally. Everything slow — encoding, SQL, loading
-a model — runs in worker threads, so heartbeats keep flowing.
+first `/prompt` is fast, adds the cogs, optionally joins the election for the retraining
+scheduler (retraining.scheduler_leader: threads, never this event loop) and syncs the slash
+commands: to ``dev_guild_id`` when set (instant), else globally. Everything slow —
+encoding, SQL, loading a model — runs in worker threads, so heartbeats keep flowing.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from discord.ext import commands
 
 from bot.checks import NotModelAdmin, UserCooldowns
 from bot.formatting import NOT_ADMIN, UNEXPECTED, cooldown_notice
-from serving.prompt_service import PromptService
+from retrieval.engine_factory import ServingEngineFactory
+from serving.metrics import ServingMetrics
 from serving.model_pool import ModelPool, NoCorpusError
+from serving.prompt_service import PromptService
 from storage.database import Database
 from storage.settings import Settings
 
@@ -33,14 +35,7 @@ discord.VoiceClient.warn_dave = False
 
 
 def build_pool(db: Database, settings: Settings) -> ModelPool:
-    return ModelPool(
-        db,
-        settings.cache_dir,
-        backend=settings.backend,
-        approximate_above=settings.approximate_above,
-        hybrid=settings.hybrid,
-        int8=settings.int8,
-    )
+    return ModelPool(db, ServingEngineFactory.from_settings(settings))
 
 
 class PromptTree(app_commands.CommandTree):
@@ -91,17 +86,23 @@ class PromptBot(commands.Bot):
         self.cooldowns = UserCooldowns(settings.cooldown_requests, settings.cooldown_seconds)
         self.run_scheduler = run_scheduler
         self.scheduler: Any = None
+        self.metrics = ServingMetrics()
+        self.metrics_server: Any = None
 
     async def setup_hook(self) -> None:
         from bot.cogs import add_cogs
+        from bot.observability import start_metrics_server
 
         await self.warm_up()
+        self.metrics_server = await start_metrics_server(self, self.metrics)
         await add_cogs(self)
-        if self.run_scheduler:
-            from retraining.scheduler import start_scheduler
+        if self.run_scheduler:  # runs the schedule only while elected; all off this loop
+            from retraining.scheduler_leader import ScheduleLeader
 
-            self.scheduler = start_scheduler(self.settings, "asyncio")
-            log.info("retraining schedule %r (UTC) started", self.settings.retrain_schedule)
+            self.scheduler = ScheduleLeader(
+                self.settings, on_change=self.metrics.set_scheduler_leader
+            )
+            self.scheduler.start()
         await self.sync_commands()
 
     async def warm_up(self) -> None:
@@ -135,15 +136,33 @@ class PromptBot(commands.Bot):
         )
 
     async def close(self) -> None:
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+            self.metrics_server = None
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            await asyncio.to_thread(self.scheduler.stop)  # releases the lease: blocking I/O
             self.scheduler = None
         await super().close()
 
 
-async def run_bot(settings: Settings, db: Database, token: str, run_scheduler: bool = True) -> None:
+class ShardedPromptBot(PromptBot, commands.AutoShardedBot):
+    """The bot `promptbot run` starts: one or more gateway shards in this process. Without a
+    shard count discord.py asks Discord (``GET /gateway/bot``) how many to run; with shard ids
+    this process runs only those, and other processes the rest, sharing the database."""
+
+
+async def run_bot(
+    settings: Settings,
+    db: Database,
+    token: str,
+    run_scheduler: bool = True,
+    shard_count: int | None = None,
+    shard_ids: list[int] | None = None,
+) -> None:
     """Run until closed or SIGINT/SIGTERM; login errors propagate to the caller."""
-    bot = PromptBot(settings, db, run_scheduler=run_scheduler)
+    bot = ShardedPromptBot(
+        settings, db, run_scheduler=run_scheduler, shard_count=shard_count, shard_ids=shard_ids
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,13 +10,20 @@ Two jobs, both in a SQLAlchemyJobStore on the app's database:
 
 ``coalesce=True`` turns a backlog of missed runs into one; ``max_instances=1`` stops a slow
 cycle overlapping itself; ``misfire_grace_time`` lets a run missed while the process was down
-still happen within an hour. ``promptbot run`` hosts it in an AsyncIOScheduler next to the bot;
-``promptbot worker`` runs it alone (bots and workers sharing PostgreSQL).
+still happen within an hour.
+
+APScheduler 3 supports exactly one scheduler per job store: two schedulers on one table run
+jobs twice or miss them. So no process starts a scheduler on its own; the one elected by the
+``scheduler`` lease does (retraining.scheduler_leader), and the scheduler here is always a
+BackgroundScheduler in its own thread, because the SQLAlchemy job store does blocking I/O that
+must never run on the bot's event loop.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from storage.database import Database
@@ -28,6 +35,16 @@ CYCLE_JOB, EXPERIMENT_JOB = "retrain-cycle", "experiment-check"
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
 
 
+@dataclass(frozen=True)
+class JobSpec:
+    """One scheduled job: a function referenced by name (the job store persists the name),
+    its trigger, and APScheduler job options that differ from :data:`JOB_DEFAULTS`."""
+
+    func: str
+    trigger: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 def retrain_trigger(expression: str) -> Any:
     """A 5-field cron expression, or ``interval:SECONDS``."""
     from apscheduler.triggers.cron import CronTrigger
@@ -36,6 +53,18 @@ def retrain_trigger(expression: str) -> Any:
     if expression.startswith("interval:"):
         return IntervalTrigger(seconds=float(expression.split(":", 1)[1]), timezone="UTC")
     return CronTrigger.from_crontab(expression, timezone="UTC")
+
+
+def default_jobs(settings: Settings) -> dict[str, JobSpec]:
+    """The schedule promptbot runs: a retraining cycle and the hourly experiment check."""
+    return {
+        CYCLE_JOB: JobSpec(
+            "retraining.scheduler:scheduled_cycle", retrain_trigger(settings.retrain_schedule)
+        ),
+        EXPERIMENT_JOB: JobSpec(
+            "retraining.scheduler:scheduled_experiment_check", retrain_trigger("interval:3600")
+        ),
+    }
 
 
 def scheduled_cycle() -> None:
@@ -64,60 +93,49 @@ def scheduled_experiment_check() -> None:
         db.dispose()
 
 
-def build_scheduler(settings: Settings, kind: str = "asyncio") -> Any:
+def build_scheduler(settings: Settings) -> Any:
+    """A BackgroundScheduler (its own thread) on the database's job store, not yet started."""
     from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
 
-    if kind == "asyncio":
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler as Scheduler
-    elif kind == "background":
-        from apscheduler.schedulers.background import BackgroundScheduler as Scheduler
-    else:
-        from apscheduler.schedulers.blocking import BlockingScheduler as Scheduler
-    return Scheduler(
+    return BackgroundScheduler(
         jobstores={"default": scheduler_job_store(settings.sqlalchemy_url)},
         executors={"default": ThreadPoolExecutor(1)},
         job_defaults=JOB_DEFAULTS,
         timezone="UTC",
+        daemon=True,
     )
 
 
-def ensure_jobs(scheduler: Any, settings: Settings) -> None:
-    """Add the jobs, or update their triggers if the settings changed; keep their next run
-    time otherwise, so a restart neither skips nor repeats a scheduled cycle."""
-    wanted = {
-        CYCLE_JOB: (
-            "retraining.scheduler:scheduled_cycle",
-            retrain_trigger(settings.retrain_schedule),
-        ),
-        EXPERIMENT_JOB: (
-            "retraining.scheduler:scheduled_experiment_check",
-            retrain_trigger("interval:3600"),
-        ),
-    }
-    for job_id, (func, trigger) in wanted.items():
+def ensure_jobs(
+    scheduler: Any, settings: Settings, jobs: Mapping[str, JobSpec] | None = None
+) -> None:
+    """Make the stored schedule the wanted one: add missing jobs, update changed triggers and
+    drop jobs nobody wants any more; keep each job's next run time otherwise, so a restart or
+    a change of leader neither skips nor repeats a scheduled run."""
+    wanted = default_jobs(settings) if jobs is None else jobs
+    for job_id, spec in wanted.items():
         job = scheduler.get_job(job_id)
         if job is None:
-            scheduler.add_job(func, trigger=trigger, id=job_id, name=job_id)
-        elif str(job.trigger) != str(trigger):
-            scheduler.reschedule_job(job_id, trigger=trigger)
+            scheduler.add_job(
+                spec.func, trigger=spec.trigger, id=job_id, name=job_id, **spec.options
+            )
+        elif str(job.trigger) != str(spec.trigger):
+            scheduler.reschedule_job(job_id, trigger=spec.trigger)
+    for job in scheduler.get_jobs():
+        if job.id not in wanted:
+            log.info("removing scheduled job %s: no longer in the schedule", job.id)
+            scheduler.remove_job(job.id)
 
 
-def start_scheduler(settings: Settings, kind: str = "asyncio") -> Any:
-    scheduler = build_scheduler(settings, kind)
-    if kind == "blocking":
-        ensure_jobs_before_blocking(scheduler, settings)
-        return scheduler
-    scheduler.start(paused=True)
-    ensure_jobs(scheduler, settings)
+def start_scheduler(settings: Settings, jobs: Mapping[str, JobSpec] | None = None) -> Any:
+    """Start the schedule in a background thread; only the elected leader may call this."""
+    scheduler = build_scheduler(settings)
+    scheduler.start(paused=True)  # jobs are reconciled before anything can fire
+    try:
+        ensure_jobs(scheduler, settings, jobs)
+    except Exception:
+        scheduler.shutdown(wait=False)
+        raise
     scheduler.resume()
     return scheduler
-
-
-def ensure_jobs_before_blocking(scheduler: Any, settings: Settings) -> None:
-    """A blocking scheduler cannot start paused; look the jobs up through a paused twin."""
-    twin = build_scheduler(settings, "background")
-    twin.start(paused=True)
-    try:
-        ensure_jobs(twin, settings)
-    finally:
-        twin.shutdown(wait=False)

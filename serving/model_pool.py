@@ -145,6 +145,11 @@ class ModelPool:
                     log.error("fallback %s failed too: %s", candidate, exc)
         raise RuntimeError("no model version can be loaded")
 
+    def ready(self) -> bool:
+        """The serving engine is loaded: a search now will not have to load one first."""
+        state = self._state
+        return state is not None and state.serving_id in self._engines
+
     def serving_engine(self) -> SearchEngine:
         state = self._state or self.refresh()
         return self.engine(state.serving_id)

@@ -288,6 +288,27 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class GatewayPresence(Base):
+    """When a gateway shard last handled an event (bumped at most every few seconds): after a
+    restart, the start of the time it was away, so catching up reads only what it missed."""
+
+    __tablename__ = "gateway_presence"
+
+    shard: Mapped[str] = mapped_column(String(32), primary_key=True)  # "id/count", e.g. "0/2"
+    last_event_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ReconcileProgress(Base):
+    """How far catching up on one channel's reactions got: a scan cut short (request budget,
+    restart) leaves the id of the last message it read, where the next scan starts."""
+
+    __tablename__ = "reconcile_progress"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor_message_id: Mapped[str | None] = mapped_column(String(32))  # None: last scan finished
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime)  # when a scan last finished
+
+
 # APScheduler's SQLAlchemyJobStore table, mirrored here so migrations own it too.
 apscheduler_jobs = Table(
     "apscheduler_jobs",

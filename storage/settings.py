@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     cooldown_requests: int = Field(default=5, description="/prompt calls allowed per window")
     cooldown_seconds: float = Field(default=60.0, description="cooldown window")
     reconcile_days: int = Field(default=7, description="on start, re-read reactions this far back")
+    reconcile_max_requests: int = Field(
+        default=1000, ge=1, description="REST reads per catch-up; the rest waits for the next start"
+    )
+    reconcile_requests_per_second: float = Field(
+        default=5.0, gt=0, description="pace of the catch-up's reads (Discord allows 50/s in all)"
+    )
     max_keywords_chars: int = 200
     metrics_port: int | None = Field(
         default=None, description="serve /metrics and /healthz on this port; unset: off"
@@ -97,6 +103,12 @@ class Settings(BaseSettings):
     train_threads: int = Field(default=1, description="torch threads for background training")
     gate_tolerance: float = Field(default=0.01, description="allowed golden-set NDCG@5 drop")
     lease_seconds: float = Field(default=3 * 3600, description="retraining lease expiry")
+    scheduler_lease_seconds: float = Field(
+        default=60.0, gt=0, description="a dead scheduler leader is replaced after this long"
+    )
+    scheduler_renew_seconds: float = Field(
+        default=20.0, gt=0, description="how often the leader renews and followers check"
+    )
 
     experiment_mode: Literal["ab", "interleave"] = Field(
         default="interleave",

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -225,12 +224,13 @@ def worker() -> None:
     """Run the retraining schedule in this process (no Discord connection)."""
     import logging
 
-    from retraining.scheduler import start_scheduler
+    from retraining.scheduler_leader import run_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
-    open_database(settings)
-    scheduler = start_scheduler(settings, kind="blocking")
-    console.print(f"worker: retraining schedule {settings.retrain_schedule!r} (UTC); Ctrl+C stops")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    open_database(settings).dispose()
+    console.print(
+        f"worker: retraining schedule {settings.retrain_schedule!r} (UTC) while elected "
+        "scheduler leader (one per database); Ctrl+C stops"
+    )
+    run_until_stopped(settings)

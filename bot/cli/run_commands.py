@@ -1,4 +1,13 @@
-"""`promptbot run`: the Discord bot, with the retraining schedule in the same process.
+"""`promptbot run`: the Discord bot, and a candidate to run the retraining schedule.
+
+Sharding: one process runs every shard Discord recommends (``GET /gateway/bot``) unless
+``--shard-count`` says how many there are in all and ``--shard-ids`` which of them this process
+runs; processes running the other ids share the same database, so votes, requests and model
+promotions are common to all.
+
+With the schedule enabled (the default) the process joins the election for the scheduler
+lease and runs the schedule only while elected, so any number of bots and `promptbot worker`s
+may share one database; `--no-scheduler` leaves the schedule to the others.
 
 Start-up problems end in one line on stderr and a non-zero exit: no token, a token Discord
 rejects, a bad endpoint URL, an un-migrated database. The token itself is never printed.
@@ -26,16 +35,44 @@ def configure_logging() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+def parse_shard_ids(text: str | None, shard_count: int | None) -> list[int] | None:
+    """``"0,2"`` -> ``[0, 2]``; each id must be below ``shard_count``, which it requires
+    (discord.py cannot tell which part of an unknown total this process would be)."""
+    if text is None:
+        return None
+    if shard_count is None:
+        fail("--shard-ids needs --shard-count (the total number of shards of all processes).")
+    try:
+        ids = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        fail(f"--shard-ids must be comma-separated numbers, e.g. 0,1 (got {text!r}).")
+    if not ids or not all(0 <= shard < shard_count for shard in ids):
+        fail(f"--shard-ids must be between 0 and {shard_count - 1} (got {text!r}).")
+    return ids
+
+
 def run(
     no_scheduler: bool = typer.Option(
         False,
         "--no-scheduler",
-        help="Do not run the retraining schedule here (e.g. when `promptbot worker` runs it).",
+        help="Never run the retraining schedule here (leave it to `promptbot worker`).",
+    ),
+    shard_count: int | None = typer.Option(
+        None,
+        "--shard-count",
+        min=1,
+        help="Total gateway shards across all processes (default: Discord's recommendation).",
+    ),
+    shard_ids: str | None = typer.Option(
+        None,
+        "--shard-ids",
+        help="Comma-separated shard ids this process runs, e.g. 0,1 (needs --shard-count).",
     ),
 ) -> None:
     """Start the Discord bot (token from DISCORD_TOKEN) and the retraining schedule."""
     from bot.discord_endpoints import EndpointError, parse_endpoints
 
+    shards = parse_shard_ids(shard_ids, shard_count)
     settings = load_settings()
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token:
@@ -60,7 +97,16 @@ def run(
     apply_endpoints(settings.discord_api_url, settings.discord_gateway_url)
     configure_logging()
     try:
-        asyncio.run(run_bot(settings, db, token, run_scheduler=not no_scheduler))
+        asyncio.run(
+            run_bot(
+                settings,
+                db,
+                token,
+                run_scheduler=not no_scheduler,
+                shard_count=shard_count,
+                shard_ids=shards,
+            )
+        )
     except discord.LoginFailure:
         fail(
             "Discord rejected the token in DISCORD_TOKEN (401 Unauthorized); reset it in the "

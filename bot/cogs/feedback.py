@@ -7,7 +7,8 @@ result message is ignored by the service (``NOT_A_RESULT``, nothing written).
 
 Votes are written one at a time, in the order the events arrived (an ``asyncio.Lock`` hands
 itself over first come, first served), so 👍 → 👎 → remove 👍 always ends as 👎. On ready,
-reactions cast while the bot was offline are reconciled in the background (bot.reconcile).
+reactions cast while the bot was offline are reconciled in the background (bot.reconcile),
+which needs to know when the bot was last seen: every gateway event bumps that (throttled).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import discord
 from discord.ext import commands
 
 from bot.observability import vote_origin
-from bot.reconcile import ReconcileReport, reconcile_reactions
+from bot.reconcile import GatewayClock, ReconcileReport, reconcile_reactions
 from serving.prompt_service import THUMBS
 from storage.repositories.votes import VoteOutcome
 
@@ -34,12 +35,21 @@ class Feedback(commands.Cog):
     def __init__(self, bot: PromptBot) -> None:
         self.bot = bot
         self.votes_lock = asyncio.Lock()
+        self.clock = GatewayClock(bot.db)
         #: the start-up reconciliation, once ready (tests await it)
         self.reconciliation: asyncio.Task[ReconcileReport] | None = None
+
+    async def cog_load(self) -> None:
+        await self.clock.load()  # before the gateway connects: the previous run's last event
 
     async def cog_unload(self) -> None:
         if self.reconciliation is not None and not self.reconciliation.done():
             self.reconciliation.cancel()
+        await self.clock.close()
+
+    @commands.Cog.listener()
+    async def on_socket_event_type(self, event_type: str) -> None:
+        self.clock.seen(self.bot)
 
     def counts_as_vote(self, payload: discord.RawReactionActionEvent) -> bool:
         """A human's 👍/👎 on a message this bot wrote (as far as the event tells)."""
@@ -100,9 +110,16 @@ class Feedback(commands.Cog):
     async def on_ready(self) -> None:
         """Once per process: catch up on votes cast while offline, in the background."""
         if self.reconciliation is None:
+            settings = self.bot.settings
             self.reconciliation = asyncio.create_task(
                 reconcile_reactions(
-                    self.bot, self.bot.service, self.bot.settings.reconcile_days, self.votes_lock
+                    self.bot,
+                    self.bot.service,
+                    self.clock,
+                    self.votes_lock,
+                    days=settings.reconcile_days,
+                    max_requests=settings.reconcile_max_requests,
+                    requests_per_second=settings.reconcile_requests_per_second,
                 ),
                 name="promptbot-reconcile",
             )

@@ -2,10 +2,15 @@
 
 Discord wants a first response within 3 s. Keywords are validated first, on the event loop
 (cheap, pure), so bad input gets a private explanation and nothing is recorded. The search
-and its recording run in a worker thread; if that is not done after ``defer_after`` seconds
-the bot defers ("thinking…") and sends the results as follow-ups. Each result message's id
-is attached to its result row before the bot adds its own 👍/👎, so every vote maps to one
-(query, prompt, rank, model version, arm).
+and its recording run in a worker thread. When the search cannot be trusted to be quick —
+other searches already in flight (a burst queues them behind each other on a few cores), no
+engine loaded yet, or the interaction already old when it reached the bot — the bot defers
+("thinking…") at once and sends the results as follow-ups; otherwise it waits up to
+``defer_after`` seconds for a direct answer before deferring. A /prompt whose window closed
+anyway (Discord answers 10062 *Unknown interaction*) is logged as one line, not a traceback.
+
+Each result message's id is attached to its result row before the bot adds its own 👍/👎, so
+every vote maps to one (query, prompt, rank, model version, arm).
 
 The cog also keeps the served model current: a background loop calls ``pool.refresh()``
 (in a thread) every ``champion_poll_seconds``, so promotions made by the scheduler or the
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -31,15 +37,16 @@ from bot.formatting import (
     result_embed,
     unknown_genre,
 )
-from serving.prompt_service import THUMBS, BadQueryError, ServedRequest, validate_keywords
-from serving.model_pool import NoCorpusError
 from retrieval.vocabulary import default_vocabulary
+from serving.model_pool import NoCorpusError
+from serving.prompt_service import THUMBS, BadQueryError, ServedRequest, validate_keywords
 
 if TYPE_CHECKING:
     from bot.client import PromptBot
 
 log = logging.getLogger(__name__)
 MAX_CHOICES = 25  # Discord's limit for autocomplete
+UNKNOWN_INTERACTION = 10062  # Discord's code once an interaction's response window has closed
 
 
 def genre_choices(current: str) -> list[app_commands.Choice[str]]:
@@ -54,11 +61,16 @@ def genre_choices(current: str) -> list[app_commands.Choice[str]]:
 
 
 class Prompts(commands.Cog):
-    #: seconds to wait for the search before deferring (Discord's window is 3 s)
-    defer_after = 2.0
+    #: seconds to wait for a search the bot expects to be quick before deferring (window: 3 s)
+    defer_after = 1.0
+    #: searches already running at which a new one defers at once instead of waiting
+    busy_searches = 2
+    #: an interaction older than this when the bot sees it defers at once (a busy loop)
+    late_after_s = 1.0
 
     def __init__(self, bot: PromptBot) -> None:
         self.bot = bot
+        self.searches_in_flight = 0
 
     async def cog_load(self) -> None:
         self.watch_champion.change_interval(seconds=self.bot.settings.champion_poll_seconds)
@@ -97,23 +109,46 @@ class Prompts(commands.Cog):
         count: app_commands.Range[int, 1, 5] = 1,
         genre: str | None = None,
     ) -> None:
+        started, outcome = time.perf_counter(), "unavailable"  # a raise goes to the tree's on_error
+        try:
+            outcome = await self._answer(interaction, keywords, count, genre)
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_INTERACTION:
+                raise
+            outcome = "expired"
+            log.warning(
+                "/prompt from user %s went unanswered: Discord's response window had closed "
+                "(%.1f s after it was sent; %d searches in flight)",
+                interaction.user.id,
+                _age_s(interaction),
+                self.searches_in_flight,
+            )
+        finally:
+            self.bot.metrics.observe_prompt(outcome, time.perf_counter() - started)
+
+    async def _answer(
+        self, interaction: discord.Interaction, keywords: str, count: int, genre: str | None
+    ) -> str:
+        """Answer a /prompt; returns how it ended (one of serving.metrics.PROMPT_OUTCOMES)."""
         try:
             validate_keywords(keywords, self.bot.settings.max_keywords_chars)
         except BadQueryError as exc:
             await tell(interaction, str(exc))
-            return
+            return "bad_input"
         canonical = default_vocabulary().canonical_genre(genre) if genre else None
         if genre and canonical is None:
             await tell(interaction, unknown_genre(genre))
-            return
+            return "bad_input"
         served = await self._serve(interaction, keywords, count, canonical)
-        if served is None:
-            return
+        if isinstance(served, str):
+            return served
         if not served.results:
             await tell(interaction, no_results(canonical))
-            return
+            return "no_results"
         messages = await self._send_results(interaction, served)
+        self.bot.metrics.observe_results((r.model_version, r.arm) for r in served.results)
         await self._add_thumbs(messages)
+        return "served"
 
     @prompt.autocomplete("genre")
     async def genre_autocomplete(
@@ -123,8 +158,11 @@ class Prompts(commands.Cog):
 
     async def _serve(
         self, interaction: discord.Interaction, keywords: str, count: int, genre: str | None
-    ) -> ServedRequest | None:
-        """Search and record in a thread; defer if it is slow; explain failures privately."""
+    ) -> ServedRequest | str:
+        """Search and record in a thread; defer if it may be slow; explain failures privately
+        (then the outcome for the metrics is returned instead)."""
+        if self._must_defer_at_once(interaction):
+            await defer_publicly(interaction)
         work = asyncio.ensure_future(
             asyncio.to_thread(
                 self.bot.service.serve,
@@ -136,19 +174,48 @@ class Prompts(commands.Cog):
                 _str_or_none(interaction.channel_id),
             )
         )
-        done, _ = await asyncio.wait({work}, timeout=self.defer_after)
-        if not done:
-            await defer_publicly(interaction)
+        self._count_in_flight(work)
+        if not interaction.response.is_done():
+            done, _ = await asyncio.wait({work}, timeout=self.defer_after)
+            if not done:
+                await defer_publicly(interaction)
         try:
             return await work
         except BadQueryError as exc:
             await tell(interaction, str(exc))
+            return "bad_input"
         except NoCorpusError:
             await tell(interaction, NO_CORPUS)
+            return "no_corpus"
         except Exception:
             log.exception("serving %r failed", keywords)
             await tell(interaction, MODEL_UNAVAILABLE)
-        return None
+            return "unavailable"
+
+    def _must_defer_at_once(self, interaction: discord.Interaction) -> bool:
+        """Whether a direct answer could miss Discord's 3 s window, judged before searching."""
+        return (
+            self.searches_in_flight >= self.busy_searches
+            or self._swapping_engines()
+            or _age_s(interaction) > self.late_after_s
+        )
+
+    def _swapping_engines(self) -> bool:
+        """A new champion or corpus is being loaded, so searches wait for it. (With nothing
+        loaded at all the search fails fast or loads; the ``defer_after`` timer covers that.)"""
+        return self.bot.pool.state is not None and not self.bot.pool.ready()
+
+    def _count_in_flight(self, work: asyncio.Future[ServedRequest]) -> None:
+        """Count the search until its thread finishes, even if nobody awaits it any more (the
+        response failed): the result is then consumed here, never reported as unretrieved."""
+        self.searches_in_flight += 1
+
+        def finished(done: asyncio.Future[ServedRequest]) -> None:
+            self.searches_in_flight -= 1
+            if not done.cancelled():
+                done.exception()
+
+        work.add_done_callback(finished)
 
     async def _send_results(
         self, interaction: discord.Interaction, served: ServedRequest
@@ -179,6 +246,11 @@ class Prompts(commands.Cog):
                     return
                 except discord.HTTPException as exc:
                     log.warning("could not add %s to message %s: %s", emoji, message.id, exc)
+
+
+def _age_s(interaction: discord.Interaction) -> float:
+    """Seconds since Discord created the interaction (its id holds the time)."""
+    return (discord.utils.utcnow() - interaction.created_at).total_seconds()
 
 
 def _str_or_none(value: int | None) -> str | None:

@@ -13,7 +13,8 @@ Modules:
 
 * ``server``: FakeDiscord, the control API tests call;
 * ``models``: entities, snowflakes, permission bits; ``state``: the store and its JSON;
-* ``gateway``: websocket protocol; ``events``: dispatch builders;
+* ``gateway``: websocket protocol, sharded like Discord (a guild's events reach only the
+  connection of shard ``(guild_id >> 22) % shard_count``); ``events``: dispatch builders;
 * ``rest``, ``routes``, ``interactions``: HTTP endpoints; ``validation``: Discord's limits;
 * ``records``: what tests inspect; ``dpy``: discord.py glue; ``fixtures``: pytest.
 """

@@ -36,7 +36,7 @@ class EventEmitter:
 
     def _redact(self, message: Message) -> bool:
         """Whether the MESSAGE_CONTENT intent would hide this message's content from the bot."""
-        session = self.fake.gateway.current
+        session = self.fake.gateway.session_for(message.guild_id)
         if session is None or session.has_intent(Intent.MESSAGE_CONTENT):
             return False
         bot_id = self._state.bot_user.id

@@ -13,9 +13,13 @@ Protocol handled (https://discord.com/developers/docs/events/gateway):
 discord.py asks for ``compress=zlib-stream``/``zstd-stream`` in the URL but
 decodes TEXT frames as plain JSON, so the fake never compresses.
 
-Dispatches go to the *current* session, i.e. the last one that identified: one
-bot at a time, but any number of sequential connections (restarts, resumes).
-Dispatches are buffered per session so a RESUME replays what was missed.
+Sharding: IDENTIFY may carry ``shard: [id, count]`` (none means ``[0, 1]``). Each shard
+has one live session; a guild belongs to shard ``(guild_id >> 22) % count`` and its
+dispatches (GUILD_CREATE, INTERACTION_CREATE, reactions, ...) go only to that shard's
+session, DMs to shard 0, as Discord routes them. READY lists only the shard's guilds. A new
+IDENTIFY for a shard supersedes the shard's old session (a restarted process), and one with
+a different shard count supersedes every shard (a resharded bot). Dispatches are buffered per
+session so a RESUME replays what was missed.
 """
 
 from __future__ import annotations
@@ -123,18 +127,38 @@ class GatewaySession:
     presence: dict[str, Any] | None = None
     invalidated: bool = False
     resumes: int = 0
+    shard_id: int = 0
+    shard_count: int = 1
 
     def has_intent(self, intent: int | None) -> bool:
         return intent is None or bool(self.intents & intent)
 
 
+#: events whose payload names its guild as ``id`` rather than ``guild_id``
+_GUILD_EVENTS = frozenset({"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"})
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """Discord's routing rule: the shard that receives a guild's events."""
+    return (guild_id >> 22) % shard_count
+
+
+def _event_guild(event: str, data: dict[str, Any]) -> int | None:
+    raw = data.get("id") if event in _GUILD_EVENTS else data.get("guild_id")
+    return int(raw) if raw else None
+
+
 class GatewayHub:
-    """Accepts gateway websockets and routes dispatches to the current session."""
+    """Accepts gateway websockets and routes each dispatch to the shard owning its guild."""
 
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
         self.sessions: dict[str, GatewaySession] = {}
+        #: the last session that identified (any shard)
         self.current: GatewaySession | None = None
+        #: the live session of each shard id, all of ``shard_count`` shards
+        self.shards: dict[int, GatewaySession] = {}
+        self.shard_count = 1
         self.connections: set[Connection] = set()
         self.identify_count = 0
         self.resume_count = 0
@@ -144,13 +168,27 @@ class GatewayHub:
 
     # ------------------------------------------------------------ dispatching
 
-    def dispatch(self, event: str, data: dict[str, Any], intent: int | None = None) -> int | None:
-        """Queue a DISPATCH to the current session; returns its sequence number,
-        or None when no bot has identified or it lacks ``intent``."""
-        session = self.current
+    def dispatch(
+        self,
+        event: str,
+        data: dict[str, Any],
+        intent: int | None = None,
+        guild_id: int | None = None,
+    ) -> int | None:
+        """Queue a DISPATCH to the session of the shard owning the event's guild (``guild_id``,
+        else read from ``data``; none: shard 0); returns its sequence number, or None when that
+        shard has no session or it lacks ``intent``."""
+        session = self.session_for(guild_id if guild_id is not None else _event_guild(event, data))
         if session is None or not session.has_intent(intent):
             return None
         return self._dispatch_to(session, event, data)
+
+    def shard_for(self, guild_id: int | None) -> int:
+        return 0 if guild_id is None else shard_of(guild_id, self.shard_count)
+
+    def session_for(self, guild_id: int | None) -> GatewaySession | None:
+        """The live session receiving ``guild_id``'s events (None: DMs, shard 0)."""
+        return self.shards.get(self.shard_for(guild_id))
 
     def _dispatch_to(self, session: GatewaySession, event: str, data: dict[str, Any]) -> int:
         session.seq += 1
@@ -162,9 +200,10 @@ class GatewayHub:
         return session.seq
 
     async def flush(self) -> None:
-        """Wait until queued frames of the current connection hit the socket."""
-        if self.current is not None and self.current.connection is not None:
-            await self.current.connection.flush()
+        """Wait until queued frames of every shard's connection hit the socket."""
+        for session in list(self.shards.values()):
+            if session.connection is not None:
+                await session.connection.flush()
 
     @property
     def connected(self) -> bool:
@@ -283,23 +322,33 @@ class GatewayHub:
         if not isinstance(intents, int):
             await conn.ws.close(code=4013, message=b"Invalid intent(s).")
             return
-        session = GatewaySession(id=secrets.token_hex(16), intents=intents, identify=data)
+        shard_id, shard_count = data.get("shard") or (0, 1)
+        if not 0 <= shard_id < shard_count:
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        session = GatewaySession(
+            id=secrets.token_hex(16),
+            intents=intents,
+            identify=data,
+            shard_id=shard_id,
+            shard_count=shard_count,
+        )
         session.presence = data.get("presence")
-        if self.current is not None and self.current.connection not in (None, conn):
-            # A new bot process took over: Discord would keep both, we keep the newest.
-            old = self.current.connection
-            self.current.connection = None
-            with contextlib.suppress(Exception):
-                await old.ws.close(code=4000, message=b"superseded by a new IDENTIFY")
+        await self._supersede(conn, shard_id, shard_count)
         self.sessions[session.id] = session
         self.current = session
+        self.shards[shard_id] = session
         session.connection = conn
         conn.session = session
         self.identify_count += 1
         self.log.append(("identify", session.id))
 
         state = self.fake.state
-        guilds = [g for g in state.guilds.values() if state.bot_user.id in g.members]
+        guilds = [
+            g
+            for g in state.guilds.values()
+            if state.bot_user.id in g.members and shard_of(g.id, shard_count) == shard_id
+        ]
         user = state.bot_user.payload() | {"verified": True, "mfa_enabled": False, "email": None}
         ready = {
             "v": 10,
@@ -324,11 +373,24 @@ class GatewayHub:
             self._dispatch_to(session, "GUILD_CREATE", state.guild_create_payload(guild))
         self.fake.notifier.notify()
 
+    async def _supersede(self, conn: Connection, shard_id: int, shard_count: int) -> None:
+        """A new IDENTIFY took a shard over (a restarted process: Discord would keep both for
+        a while, we keep the newest); a new shard count takes every shard over."""
+        if shard_count != self.shard_count:
+            replaced, self.shards, self.shard_count = list(self.shards.values()), {}, shard_count
+        else:
+            replaced = [s for s in (self.shards.pop(shard_id, None),) if s is not None]
+        for session in replaced:
+            old, session.connection = session.connection, None
+            if old is not None and old is not conn:
+                with contextlib.suppress(Exception):
+                    await old.ws.close(code=4000, message=b"superseded by a new IDENTIFY")
+
     async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
         session = self.sessions.get(str(data.get("session_id")))
         valid = (
             session is not None
-            and session is self.current
+            and self.shards.get(session.shard_id) is session
             and not session.invalidated
             and self._token_ok(data.get("token"))
         )

@@ -31,6 +31,10 @@ class SnowflakeGenerator:
         self._last = max((ms << 22) | (1 << 17), self._last + 1)
         return self._last
 
+    def skip_to(self, ms: int) -> None:
+        """Make the next id no older than ``ms`` (milliseconds since Discord's epoch)."""
+        self._last = max(self._last, ((ms << 22) | (1 << 17)) - 1)
+
 
 def snowflake_time(snowflake: int) -> dt.datetime:
     """Creation time encoded in a snowflake (UTC)."""

@@ -137,6 +137,8 @@ class InteractionRecord:
     payload: dict[str, Any] = field(repr=False)
     dispatched_at: float = 0.0
     notifier: Notifier = field(repr=False, default_factory=Notifier)
+    #: The gateway shard the INTERACTION_CREATE went to (only that shard's bot can answer).
+    shard_id: int = 0
     #: Every callback POST in order, including rejected ones (late, repeated, invalid).
     callbacks: list[CallbackAttempt] = field(default_factory=list)
     original: Message | None = None

@@ -200,7 +200,7 @@ class CoreRoutes:
     async def get_gateway_bot(self, ctx: Ctx) -> Result:
         return 200, {
             "url": self.fake.gateway_url,
-            "shards": 1,
+            "shards": self.fake.recommended_shards,
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,

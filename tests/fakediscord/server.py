@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .events import EventEmitter
-from .gateway import OP_RECONNECT, GatewayHub, GatewaySession
+from .gateway import OP_RECONNECT, GatewayHub, GatewaySession, shard_of
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -67,6 +67,7 @@ class FakeDiscord:
         interaction_deadline: seconds within which an interaction must be
             acknowledged (Discord: 3); ``None`` disables the check.
         rest_latency: artificial delay added to every REST response, seconds.
+        recommended_shards: the shard count ``GET /gateway/bot`` recommends.
     """
 
     def __init__(
@@ -77,8 +78,10 @@ class FakeDiscord:
         heartbeat_interval: float = 41.25,
         interaction_deadline: float | None = 3.0,
         rest_latency: float = 0.0,
+        recommended_shards: int = 1,
     ) -> None:
         self.token = token
+        self.recommended_shards = recommended_shards
         self.heartbeat_interval = heartbeat_interval
         self.interaction_deadline = interaction_deadline
         self.rest_latency = rest_latency
@@ -229,6 +232,20 @@ class FakeDiscord:
         if with_bot:
             self.events.guild_create(guild)
         return guild
+
+    def guild_id_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A fresh guild id whose events Discord routes to shard ``shard_id`` of
+        ``shard_count`` (for ``add_guild(guild_id=...)``)."""
+        while True:
+            candidate = self.state.snowflake()
+            if shard_of(candidate, shard_count) == shard_id:
+                return candidate
+            # the next snowflakes differ only in their low bits: step to the next millisecond
+            self.state.snowflake.skip_to((candidate >> 22) + 1)
+
+    def shard_of(self, guild_id: Any) -> int:
+        """The shard (of the connected bot's shard count) receiving ``guild_id``'s events."""
+        return self.gateway.shard_for(_id(guild_id))
 
     def _new_channel(self, guild: Guild, name: str, **kwargs: Any) -> Channel:
         channel = Channel(
@@ -478,9 +495,11 @@ class FakeDiscord:
             guild = self._guild(guild_id)
             channel = guild.channel
         uid = self._ensure_member(guild, user_id)
-        if self.gateway.current is None:
+        shard = self.gateway.shard_for(guild.id if guild else None)
+        if self.gateway.shards.get(shard) is None:
             raise RuntimeError(
-                "no bot has connected to the gateway (await fake.wait_until_ready() first)"
+                f"no bot has connected to the gateway as shard {shard} "
+                "(await fake.wait_until_ready() first)"
             )
         scope = guild.id if guild else None
         try:
@@ -518,6 +537,7 @@ class FakeDiscord:
             payload=payload,
             dispatched_at=asyncio.get_running_loop().time(),
             notifier=self.notifier,
+            shard_id=shard,
         )
         self.interactions.append(record)
         self.interactions_by_id[record.id] = record

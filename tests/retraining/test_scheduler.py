@@ -9,13 +9,14 @@ from retraining.scheduler import (
     EXPERIMENT_JOB,
     JOB_DEFAULTS,
     build_scheduler,
+    default_jobs,
     ensure_jobs,
 )
 from storage.settings import Settings
 
 
 def start_paused(settings: Settings):  # type: ignore[no-untyped-def]
-    scheduler = build_scheduler(settings, kind="background")
+    scheduler = build_scheduler(settings)
     scheduler.start(paused=True)
     ensure_jobs(scheduler, settings)
     return scheduler
@@ -43,3 +44,14 @@ def test_jobs_survive_a_restart_with_their_next_run_time(db_url: str, tmp_path: 
     changed = start_paused(settings.model_copy(update={"retrain_schedule": "interval:600"}))
     assert "interval" in str(changed.get_job(CYCLE_JOB).trigger)
     changed.shutdown(wait=False)
+
+
+def test_jobs_no_longer_wanted_are_removed(db_url: str, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url=db_url)
+    start_paused(settings).shutdown(wait=False)
+    only_cycle = {CYCLE_JOB: default_jobs(settings)[CYCLE_JOB]}
+    scheduler = build_scheduler(settings)
+    scheduler.start(paused=True)
+    ensure_jobs(scheduler, settings, only_cycle)
+    assert [job.id for job in scheduler.get_jobs()] == [CYCLE_JOB]
+    scheduler.shutdown(wait=False)

@@ -29,6 +29,7 @@ from tests.helpers.scheduler_probe import INTERVAL_S
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, 12)
 LEASE_S, RENEW_S = 3.0, 0.5
+CLI = "from bot.cli import app; app()"
 
 
 class FakeClock:
@@ -229,3 +230,26 @@ def test_three_processes_one_leader_and_a_takeover_after_kill_9(
     slots = Counter(round(at / INTERVAL_S) for _, at in recorded)
     assert max(slots.values()) == 1, slots  # no slot ran twice
     assert all(p.returncode in (0, -signal.SIGKILL) for p in processes)
+
+
+def test_promptbot_worker_leads_and_hands_the_lease_back_on_sigterm(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = fresh_database_url("sqlite", request, tmp_path)
+    db = Database(url)
+    env = {
+        **os.environ,
+        "PROMPTBOT_DATABASE_URL": url,
+        "PROMPTBOT_HOME": str(tmp_path / "home"),
+        "PROMPTBOT_SCHEDULER_RENEW_SECONDS": str(RENEW_S),
+    }
+    script = Path(sys.executable).with_name("promptbot")
+    command = [str(script)] if script.is_file() else [sys.executable, "-c", CLI]
+    worker = subprocess.Popen([*command, "worker"], cwd=REPO_ROOT, env=env)
+    try:
+        wait_until(lambda: leader_pid(db) == worker.pid, 30.0, "the worker to lead")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=30)
+    assert code == 0 and holder_of(db) is None
+    db.dispose()

@@ -24,6 +24,8 @@ EXPECTED_TABLES = {
     "audit_log",
     "leases",
     "apscheduler_jobs",
+    "gateway_presence",
+    "reconcile_progress",
 }
 
 

@@ -1,0 +1,163 @@
+"""`promptbot run --shard-count 2 --shard-ids N` as two real processes sharing one database
+(SQLite, and PostgreSQL where it is reachable): each guild's interactions and reactions reach
+only the process running its shard, every interaction is answered exactly once, votes from
+both land in the shared database, and a promotion made in the database reaches both within
+10 s."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import pytest
+
+from retrieval.base_model import ensure_base_model
+from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
+from storage.database import Database
+from storage.repositories.requests import result_for_message
+from storage.settings import Settings
+from tests.bot.cli.test_run_commands import (
+    TOKEN,
+    clean_env,
+    copy_template,
+    fake_env,
+    finished,
+    start_run,
+    vote_value,
+)
+from tests.fakediscord import FakeDiscord, Guild, InteractionRecord
+from tests.helpers.bot import USER, eventually, register_v1_champion, results_of
+from tests.helpers.databases import ENGINES, fresh_database_url
+
+SHARDS = 2
+PROMOTION_DEADLINE = 10.0  # seconds: the longest a promotion may take to reach every process
+
+
+def test_champion_poll_is_within_the_promotion_deadline() -> None:
+    """Every process re-reads the champion on this period, so a promotion reaches all of
+    them in time (the periodic loop is Prompts.watch_champion)."""
+    assert Settings.model_fields["champion_poll_seconds"].default <= PROMOTION_DEADLINE
+
+
+@pytest.fixture(params=ENGINES)
+def shared_database_url(
+    request: pytest.FixtureRequest, corpus_template: Path, tmp_path: Path
+) -> str:
+    """The database both processes use: shipped corpus imported, base model champion."""
+    if request.param == "sqlite":
+        return f"sqlite:///{copy_template(corpus_template, tmp_path)}"
+    url = fresh_database_url("postgresql", request, tmp_path)
+    db = Database(url)
+    try:
+        assert import_prompt_file(db, SHIPPED_CORPUS).ok
+        ensure_base_model(db, actor="test")
+    finally:
+        db.dispose()
+    return url
+
+
+def served_version(db: Database, record: InteractionRecord) -> str | None:
+    """The model version of the result a /prompt's first message shows."""
+    message_id = str(record.messages[0].id)
+    with db.session() as session:
+        result = result_for_message(session, message_id)
+        return None if result is None else result.model_version_id
+
+
+def all_connected(fake: FakeDiscord, processes: list[asyncio.subprocess.Process]) -> bool:
+    """Every shard has a live session; a process that exited instead fails the test."""
+    assert all(p.returncode is None for p in processes), "a bot process exited early"
+    sessions = fake.gateway.shards.values()
+    return len(sessions) == SHARDS and all(s.connection is not None for s in sessions)
+
+
+async def ask_in(fake: FakeDiscord, guild: Guild, keywords: str) -> InteractionRecord:
+    return await fake.invoke_command(
+        USER, guild_id=guild.id, name="prompt", options={"keywords": keywords}, timeout=10.0
+    )
+
+
+@pytest.mark.slow
+async def test_two_processes_each_answer_their_own_shard(
+    shared_database_url: str,
+    model_cache_dir: Path,
+    v1_model_dir: Path,
+    tmp_path: Path,
+    no_leaks: None,
+) -> None:
+    async with FakeDiscord(recommended_shards=SHARDS) as fake:
+        guilds = [
+            fake.add_guild(f"Shard {n}", guild_id=fake.guild_id_on_shard(n, SHARDS))
+            for n in range(SHARDS)
+        ]
+        env = fake_env(tmp_path, fake, tmp_path / "unused.db", model_cache_dir, TOKEN)
+        env["PROMPTBOT_DATABASE_URL"] = shared_database_url
+        processes = [
+            await start_run(
+                env, "--no-scheduler", "--shard-count", str(SHARDS), "--shard-ids", str(n)
+            )
+            for n in range(SHARDS)
+        ]
+        db = Database(shared_database_url)
+        try:
+            await fake.wait_for(
+                lambda: all_connected(fake, processes), timeout=60.0, what="both shards"
+            )
+            await fake.wait_for_commands("prompt", timeout=60.0)
+            identified = {s.shard_id: s.identify["shard"] for s in fake.gateway.shards.values()}
+            assert identified == {0: [0, SHARDS], 1: [1, SHARDS]}
+
+            records = [await ask_in(fake, guild, "fantasy dragons") for guild in guilds]
+            for shard, record in enumerate(records):
+                assert record.shard_id == shard == fake.shard_of(record.guild_id)
+                [message] = await results_of(fake, record, 1)
+                await fake.user_react(USER, message.channel_id, message.id, "👍")
+            for record in records:  # each shard's process recorded the vote on its guild
+                await eventually(lambda r=record: vote_value(db, r.messages[0].id), timeout=10.0)
+
+            register_v1_champion(db, v1_model_dir)  # what `promptbot models promote` writes
+            loop = asyncio.get_running_loop()
+            promoted_at = loop.time()
+            for guild in guilds:
+                while True:
+                    record = await ask_in(fake, guild, "haunted lighthouse")
+                    await results_of(fake, record, 1)
+                    if served_version(db, record) == "v1":
+                        break
+                    assert loop.time() - promoted_at < PROMOTION_DEADLINE, guild.name
+                    await asyncio.sleep(0.5)
+            records = list(fake.interactions)
+        finally:
+            db.dispose()
+            for process in processes:
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+            outcomes = [await finished(process) for process in processes]
+            for _code, _out, err in outcomes:
+                print(err)  # shown when the test fails
+
+    for code, _out, err in outcomes:
+        assert code == 0, err
+        assert "Traceback" not in err
+    # answered exactly once each, by the process of the shard the interaction went to
+    assert all(len(r.callbacks) == 1 and r.acknowledged for r in records), records
+    assert all(r.shard_id == fake.shard_of(r.guild_id) for r in records)
+    assert fake.errors == [] and fake.unhandled == []
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--shard-ids", "0"], "--shard-ids needs --shard-count"),
+        (["--shard-count", "2", "--shard-ids", "2"], "between 0 and 1"),
+        (["--shard-count", "2", "--shard-ids", "one"], "comma-separated numbers"),
+    ],
+)
+async def test_bad_shard_flags_are_one_line_before_anything_starts(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    code, out, err = await finished(await start_run(clean_env(tmp_path), *args))
+    assert code != 0 and out == ""
+    [line] = err.strip().splitlines()
+    assert says in line
