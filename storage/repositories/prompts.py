@@ -102,15 +102,17 @@ def _upsert_all(
                     themes=record.themes,
                     source=source,
                     content_hash=digest,
+                    rating=record.rating.value,
                     created_at=now,
                     updated_at=now,
                 )
             )
             counts.added += 1
-        elif row.content_hash != digest:
+        elif row.content_hash != digest or row.rating != record.rating.value:
             row.title, row.text = record.title, record.text
             row.genres, row.themes = record.genres, record.themes
             row.source, row.content_hash, row.updated_at = source, digest, now
+            row.rating = record.rating.value
             counts.updated += 1
         else:
             counts.unchanged += 1
@@ -131,12 +133,13 @@ def count_prompts(session: Session) -> int:
 
 
 def corpus_fingerprint(session: Session) -> str:
-    """A hash of every (id, content hash): changes whenever any prompt is added or edited."""
+    """A hash of every (id, content hash, rating): changes whenever any prompt is added,
+    edited or re-rated (serving filters by rating, so a re-rating must reach it too)."""
     digest = hashlib.sha256()
-    for prompt_id, content_hash in session.execute(
-        select(Prompt.id, Prompt.content_hash).order_by(Prompt.id)
+    for prompt_id, content_hash, rating in session.execute(
+        select(Prompt.id, Prompt.content_hash, Prompt.rating).order_by(Prompt.id)
     ):
-        digest.update(f"{prompt_id}\0{content_hash}\n".encode())
+        digest.update(f"{prompt_id}\0{content_hash}\0{rating}\n".encode())
     return digest.hexdigest()
 
 

@@ -26,6 +26,8 @@ EXPECTED_TABLES = {
     "apscheduler_jobs",
     "gateway_presence",
     "reconcile_progress",
+    "guild_settings",
+    "guild_departures",
 }
 
 
