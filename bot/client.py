@@ -22,6 +22,7 @@ from discord.ext import commands
 from bot.checks import NotModelAdmin, UserCooldowns
 from bot.formatting import NOT_ADMIN, UNEXPECTED, cooldown_notice
 from retrieval.engine_factory import ServingEngineFactory
+from serving.guild_settings import GuildSettingsCache
 from serving.metrics import ServingMetrics
 from serving.model_pool import ModelPool, NoCorpusError
 from serving.prompt_service import PromptService
@@ -82,7 +83,10 @@ class PromptBot(commands.Bot):
         self.settings = settings
         self.db = db
         self.pool = pool or build_pool(db, settings)
-        self.service = PromptService(db, self.pool, settings.max_keywords_chars)
+        self.guild_settings = GuildSettingsCache(db)  # every server's own settings, cached
+        self.service = PromptService(
+            db, self.pool, settings.max_keywords_chars, guild_settings=self.guild_settings
+        )
         self.cooldowns = UserCooldowns(settings.cooldown_requests, settings.cooldown_seconds)
         self.run_scheduler = run_scheduler
         self.scheduler: Any = None

@@ -8,6 +8,7 @@ from pathlib import Path
 from retrieval.vocabulary import Vocabulary, default_vocabulary
 from storage.database import Database
 from storage.prompt_file import PromptRecord, read_prompt_file
+from storage.ratings import DEFAULT_RATING, Rating
 from storage.repositories.prompts import list_prompts
 
 
@@ -19,6 +20,7 @@ class CorpusPrompt:
     genres: list[str]
     themes: list[str]
     content_hash: str
+    rating: Rating = DEFAULT_RATING
 
 
 def from_record(record: PromptRecord) -> CorpusPrompt:
@@ -29,13 +31,22 @@ def from_record(record: PromptRecord) -> CorpusPrompt:
         list(record.genres),
         list(record.themes),
         record.content_hash,
+        record.rating,
     )
 
 
 def load_corpus_from_db(db: Database) -> list[CorpusPrompt]:
     with db.session() as session:
         return [
-            CorpusPrompt(p.id, p.title, p.text, list(p.genres), list(p.themes), p.content_hash)
+            CorpusPrompt(
+                p.id,
+                p.title,
+                p.text,
+                list(p.genres),
+                list(p.themes),
+                p.content_hash,
+                Rating(p.rating),
+            )
             for p in list_prompts(session)
         ]
 

@@ -27,6 +27,7 @@ from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
 from retrieval.vocabulary import normalize_query
+from storage.ratings import Rating
 
 Backend = Literal["onnx", "onnx-int8", "torch"]
 RRF_K = 60
@@ -70,6 +71,9 @@ class SearchEngine:
             matrix, approximate_above=approximate_above
         )
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
+        self._rating_levels = np.fromiter(
+            (p.rating.level for p in self.prompts), dtype=np.int8, count=len(self.prompts)
+        )
         self._bm25 = _Bm25([_bm25_text(p) for p in self.prompts]) if hybrid else None
 
     @classmethod
@@ -99,18 +103,41 @@ class SearchEngine:
         wanted = genre.lower()
         return np.fromiter((wanted in g for g in self._genres), dtype=bool, count=len(self._genres))
 
-    def search(self, query: str, k: int = 5, genre: str | None = None) -> list[Hit]:
-        return self.search_many([query], k, genre)[0]
+    def rating_mask(self, max_rating: Rating | None) -> np.ndarray | None:
+        """Prompts rated at most ``max_rating``; None: no limit."""
+        if max_rating is None or max_rating.level >= len(Rating) - 1:
+            return None
+        return self._rating_levels <= max_rating.level
+
+    def filter_mask(self, genre: str | None, max_rating: Rating | None) -> np.ndarray | None:
+        genres, ratings = self.genre_mask(genre), self.rating_mask(max_rating)
+        if genres is None or ratings is None:
+            return genres if ratings is None else ratings
+        return genres & ratings
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        genre: str | None = None,
+        max_rating: Rating | None = None,
+    ) -> list[Hit]:
+        return self.search_many([query], k, genre, max_rating)[0]
 
     def search_many(
-        self, queries: Sequence[str], k: int = 5, genre: str | None = None
+        self,
+        queries: Sequence[str],
+        k: int = 5,
+        genre: str | None = None,
+        max_rating: Rating | None = None,
     ) -> list[list[Hit]]:
-        """Top-k hits per query (queries are normalized here, so callers may pass raw text)."""
+        """Top-k hits per query (queries are normalized here, so callers may pass raw text),
+        among the prompts of ``genre`` rated at most ``max_rating`` (None: any)."""
         if not self.prompts or not queries:
             return [[] for _ in queries]
         normalized = [normalize_query(q) or q for q in queries]
         vectors = self.encoder.encode(normalized, batch_size=64)
-        mask = self.genre_mask(genre)
+        mask = self.filter_mask(genre, max_rating)
         depth = min(len(self.prompts), max(k, 100) if self._bm25 else k)
         scores, ids = self.index.search(vectors, depth, allowed=mask)
         results = []

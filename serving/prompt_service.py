@@ -5,6 +5,10 @@ for this user, or in interleave mode a team-drafted list from champion and candi
 searches, and records the request with its results in one transaction.
 ``record_reaction`` turns a 👍/👎 on a result message into a vote. Both take ``now`` so the
 simulator can run them on simulated time.
+
+A server's own settings (serving.guild_settings) apply here, so every caller gets them: its
+content ceiling (``mature`` only in age-restricted channels), its default and maximum count,
+and whether its users join experiments (if not, they always get the champion).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import Hit
 from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
+from serving.guild_settings import GuildSettingsCache, ceiling_for
 from serving.model_pool import ModelPool
 from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database, utcnow
 from storage.models import Arm, ExperimentMode
+from storage.ratings import Rating
 from storage.repositories.experiments import running_experiment
 from storage.repositories.requests import ShownResult, attach_message, record_request
 from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
@@ -83,18 +89,22 @@ class PromptService:
         pool: ModelPool,
         max_keywords_chars: int = 200,
         clock: Callable[[], datetime] = utcnow,
+        guild_settings: GuildSettingsCache | None = None,
     ) -> None:
         self.db = db
         self.pool = pool
         self.max_keywords_chars = max_keywords_chars
         self.clock = clock
+        self.guild_settings = guild_settings or GuildSettingsCache(db)
 
-    def _assign(self, user_id: str) -> Assignment:
+    def _assign(self, user_id: str, join_experiments: bool = True) -> Assignment:
         state = self.pool.state or self.pool.refresh()
         with self.db.session() as session:
             experiment = running_experiment(session)
             if experiment is None or state.fallback_reason:
                 return Assignment(state.serving_id)
+            if not join_experiments:  # the server opted out: always the champion
+                return Assignment(experiment.champion_version_id)
             share = experiment.traffic_share
             if experiment.mode == ExperimentMode.INTERLEAVE:
                 arm = assign_arm(experiment.id, user_id, interleaved_share(share))
@@ -118,15 +128,19 @@ class PromptService:
         k: int,
         genre: str | None,
         now: datetime,
+        max_rating: Rating | None = None,
     ) -> list[tuple[Hit, str, Arm | None]]:
         """(hit, model version, arm) per shown result; interleaved lists are team-drafted, and
         a result both models rank at the same place is stored as ``agreed`` (credited to neither)
         with its drafting model."""
-        hits = self.pool.engine(assignment.version).search(normalized, k, genre=genre)
+        engine = self.pool.engine(assignment.version)
+        hits = engine.search(normalized, k, genre=genre, max_rating=max_rating)
         if assignment.rival is None:
             return [(h, assignment.version, assignment.arm) for h in hits]
         assert assignment.experiment_id is not None
-        rival_hits = self.pool.engine(assignment.rival).search(normalized, k, genre=genre)
+        rival_hits = self.pool.engine(assignment.rival).search(
+            normalized, k, genre=genre, max_rating=max_rating
+        )
         rng = draft_rng(assignment.experiment_id, user_id, normalized, now)
         version_of = {Arm.CHAMPION: assignment.rival, Arm.CANDIDATE: assignment.version}
         drafted = team_draft(rival_hits, hits, k, rng)
@@ -139,20 +153,28 @@ class PromptService:
         self,
         user_id: str,
         keywords: str,
-        count: int = 1,
+        count: int | None = 1,
         genre: str | None = None,
         guild_id: str | None = None,
         channel_id: str | None = None,
         source: str = "discord",
         now: datetime | None = None,
+        age_restricted: bool = False,
     ) -> ServedRequest:
-        """Search and record; raises BadQueryError (nothing recorded) for unusable keywords."""
+        """Search and record; raises BadQueryError (nothing recorded) for unusable keywords.
+
+        ``count`` None: the server's default count; any count is capped at the server's
+        maximum. ``age_restricted``: the channel is marked NSFW by Discord (the only place a
+        ``mature`` prompt may appear, and only if the server's ceiling allows it)."""
         started = time.perf_counter()
         now = now or self.clock()
         normalized = validate_keywords(keywords, self.max_keywords_chars)
-        assignment = self._assign(user_id)
-        k = max(1, min(count, 10))
-        shown = self._search(assignment, user_id, normalized, k, genre, now)
+        settings = self.guild_settings.get(guild_id)
+        assignment = self._assign(user_id, settings.join_experiments)
+        wanted = settings.default_count if count is None else count
+        k = max(1, min(wanted, settings.max_count if guild_id is not None else 10))
+        ceiling = ceiling_for(settings, age_restricted)
+        shown = self._search(assignment, user_id, normalized, k, genre, now, ceiling)
         latency_ms = (time.perf_counter() - started) * 1000
         with self.db.session() as session:
             request = record_request(
