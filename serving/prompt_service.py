@@ -29,6 +29,7 @@ from storage.database import Database, utcnow
 from storage.models import Arm, ExperimentMode
 from storage.ratings import Rating
 from storage.repositories.experiments import running_experiment
+from storage.repositories.privacy import forgotten_voters, reaction_given_again, voter_digest
 from storage.repositories.requests import ShownResult, attach_message, record_request
 from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
 
@@ -214,13 +215,31 @@ class PromptService:
             attach_message(session, result_id, message_id, channel_id)
 
     def record_reaction(
-        self, message_id: str, user_id: str, emoji: str, added: bool, now: datetime | None = None
+        self,
+        message_id: str,
+        user_id: str,
+        emoji: str,
+        added: bool,
+        now: datetime | None = None,
+        live: bool = True,
     ) -> VoteOutcome | None:
-        """A 👍/👎 added or removed on a message; None for any other emoji."""
+        """A 👍/👎 added or removed on a message; None for any other emoji.
+
+        ``live`` False: a reaction read back from Discord after a restart. If its voter asked
+        to be forgotten it is the old reaction, still standing, and is not recorded again; a
+        live reaction by the same voter is a new choice and counts."""
         value = THUMBS.get(emoji)
         if value is None:
             return None
         with self.db.session() as session:
+            if (
+                added
+                and not live
+                and voter_digest(user_id) in forgotten_voters(session, message_id)
+            ):
+                return VoteOutcome.UNCHANGED
             if added:
+                if live:
+                    reaction_given_again(session, message_id, user_id)
                 return record_vote(session, message_id, user_id, value, now or self.clock())
             return remove_vote(session, message_id, user_id, value, now or self.clock())

@@ -342,6 +342,19 @@ class GuildDeparture(Base):
     left_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class ForgottenReaction(Base):
+    """A 👍/👎 whose vote was deleted at its voter's request, while the reaction itself may
+    still stand on Discord (a bot cannot remove other people's reactions without Manage
+    Messages): catching up after a restart must not read it back as a new vote. The voter
+    is kept only as a digest (storage.repositories.privacy.voter_digest)."""
+
+    __tablename__ = "forgotten_reactions"
+
+    message_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    voter_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    forgotten_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 # APScheduler's SQLAlchemyJobStore table, mirrored here so migrations own it too.
 apscheduler_jobs = Table(
     "apscheduler_jobs",

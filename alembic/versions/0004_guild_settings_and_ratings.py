@@ -13,6 +13,8 @@ Adds, and changes nothing that exists:
   count, a stricter cooldown, content ceiling, joining experiments, contributing votes to
   training); NULL means the bot's default.
 * ``guild_departures``: when the bot was removed from a server, for the retention job.
+* ``forgotten_reactions``: reactions whose votes were deleted on request (by message and a
+  digest of the voter), so catching up after a restart does not record them again.
 """
 
 from collections.abc import Sequence
@@ -56,9 +58,17 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_guild_departures_left_at"), ["left_at"], unique=False
         )
+    op.create_table(
+        "forgotten_reactions",
+        sa.Column("message_id", sa.String(length=32), nullable=False),
+        sa.Column("voter_digest", sa.String(length=64), nullable=False),
+        sa.Column("forgotten_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", "voter_digest"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("forgotten_reactions")
     with op.batch_alter_table("guild_departures", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_guild_departures_left_at"))
     op.drop_table("guild_departures")

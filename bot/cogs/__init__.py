@@ -2,7 +2,10 @@
 
 * ``prompts``: `/prompt` and keeping the served model current;
 * ``feedback``: reactions as votes, and catching up on them after a restart;
-* ``admin``: `/model ...` for server managers.
+* ``admin``: `/model ...`: operators change the shared model, server admins see its status;
+* ``settings``: `/settings ...`, one server's own choices;
+* ``privacy``: `/privacy show|forget`;
+* ``guilds``: servers coming and going (for the retention job).
 """
 
 from __future__ import annotations
@@ -58,7 +61,17 @@ async def send_public(interaction: discord.Interaction, embed: discord.Embed) ->
 async def add_cogs(bot: PromptBot) -> None:
     from bot.cogs.admin import ModelAdmin
     from bot.cogs.feedback import Feedback
+    from bot.cogs.guilds import Guilds
+    from bot.cogs.privacy import Privacy
     from bot.cogs.prompts import Prompts
+    from bot.cogs.settings import ServerSettings
 
-    for cog in (Prompts(bot), Feedback(bot), ModelAdmin(bot)):
+    for cog in (
+        Prompts(bot),
+        Feedback(bot),
+        ModelAdmin(bot),
+        ServerSettings(bot),
+        Privacy(bot),
+        Guilds(bot),
+    ):
         await bot.add_cog(cog)

@@ -24,6 +24,7 @@ from .events import EventEmitter
 from .gateway import OP_RECONNECT, GatewayHub, GatewaySession, shard_of
 from .interactions import (
     APPLICATION_COMMAND,
+    MESSAGE_COMPONENT,
     AUTOCOMPLETE,
     CommandNotSynced,
     InteractionBuilder,
@@ -283,6 +284,10 @@ class FakeDiscord:
         )
         self.events.channel(channel, created=True)
         return channel
+
+    def add_user(self, username: str, *, user_id: int | None = None, bot: bool = False) -> User:
+        """A Discord user who is in no guild yet (an application owner, a team member)."""
+        return self.state.add_user(username, user_id=user_id, bot=bot)
 
     def add_role(
         self,
@@ -615,6 +620,105 @@ class FakeDiscord:
         if not record.acknowledged:
             raise AssertionError(f"autocomplete callback rejected: {record.callbacks}")
         return list(record.choices or [])
+
+    async def press_button(
+        self, message: Message, custom_id: str, user_id: Any, timeout: float = 5.0
+    ) -> InteractionRecord:
+        """``user_id`` clicks the button ``custom_id`` on ``message`` (INTERACTION_CREATE type
+        3); waits for the bot's callback. The record's ``original`` is ``message``, which a
+        type 7 callback (or a later ``@original`` edit) changes in place."""
+        buttons = [
+            c for row in message.components for c in row.get("components", []) if c.get("type") == 2
+        ]
+        if not any(b.get("custom_id") == custom_id for b in buttons):
+            raise ValueError(f"no button {custom_id!r} on the message (has {buttons})")
+        channel = self.state.channels[message.channel_id]
+        guild = self.state.guild_of_channel(channel)
+        uid = self._ensure_member(guild, user_id)
+        interaction_id = self.state.snowflake()
+        token = "aW50ZXJhY3Rpb24." + secrets.token_urlsafe(32)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(self.state.application.id),
+            "type": MESSAGE_COMPONENT,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "message": self.state.message_payload(message),
+            "channel_id": str(channel.id),
+            "channel": self.state.channel_payload(channel, permissions_for=uid),
+            "token": token,
+            "version": 1,
+            "app_permissions": str(self.state.channel_permissions(channel, self.bot_user.id)),
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+        if guild is not None:
+            member = guild.members[uid]
+            perms = self.state.channel_permissions(channel, uid)
+            payload.update(
+                guild_id=str(guild.id),
+                guild={"id": str(guild.id), "locale": "en-US", "features": []},
+                member=member.payload(permissions=perms),
+                authorizing_integration_owners={"0": str(guild.id)},
+                context=0,
+            )
+        else:
+            payload.update(
+                user=self.state.users[uid].payload(),
+                authorizing_integration_owners={"0": "0"},
+                context=1,
+            )
+        record = InteractionRecord(
+            id=interaction_id,
+            token=token,
+            type=MESSAGE_COMPONENT,
+            name=custom_id,
+            user_id=uid,
+            guild_id=guild.id if guild else None,
+            channel_id=channel.id,
+            payload=payload,
+            dispatched_at=asyncio.get_running_loop().time(),
+            notifier=self.notifier,
+            shard_id=self.gateway.shard_for(guild.id if guild else None),
+            original=message,
+        )
+        self.interactions.append(record)
+        self.interactions_by_id[record.id] = record
+        self.interactions_by_token[record.token] = record
+        self.gateway.dispatch("INTERACTION_CREATE", payload)
+        await self.gateway.flush()
+        await self._await_response(record, timeout)
+        return record
+
+    def set_application_team(self, members: Iterable[tuple[Any, str]]) -> None:
+        """A team owns the application: ``(user id, role)`` per member, role ``admin``,
+        ``developer`` or ``read_only``, as the Developer Portal assigns them."""
+        app = self.state.application
+        team = []
+        for user_id, role in members:
+            user = self.state.users.get(_id(user_id)) or self.state.add_user(
+                f"team{next(self._user_numbers)}", user_id=_id(user_id)
+            )
+            team.append((user, role))
+        app.team, app.team_id = team, self.state.snowflake()
+
+    def remove_bot(self, guild_id: Any) -> None:
+        """The bot is removed from a guild (kicked, or the server deleted it): GUILD_DELETE
+        without ``unavailable``, which discord.py reports as ``on_guild_remove``. The guild
+        stays in the fake, so :meth:`readd_bot` can bring the bot back."""
+        guild = self._guild(guild_id)
+        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id)}, guild_id=guild.id)
+        guild.members.pop(self.state.bot_user.id, None)
+
+    def readd_bot(self, guild_id: Any) -> None:
+        """The bot is invited back: its member returns and GUILD_CREATE follows
+        (``on_guild_join``)."""
+        guild = self._guild(guild_id)
+        role = next(r for r in guild.roles.values() if r.bot_id == self.state.bot_user.id)
+        guild.members[self.state.bot_user.id] = Member(
+            user=self.state.bot_user, guild_id=guild.id, roles=[role.id]
+        )
+        self.events.guild_create(guild)
 
     async def _await_response(self, record: InteractionRecord, timeout: float) -> None:
         try:

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "reconcile_progress",
     "guild_settings",
     "guild_departures",
+    "forgotten_reactions",
 }
 
 
