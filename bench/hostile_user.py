@@ -11,8 +11,9 @@ Reported per run: which versions the loop promoted, and the champion's NDCG@5 on
 evaluation queries after day 14 (the day-0 champion for reference).
 
 Runs are kept small enough for a 2-core machine (``SMALL``): the unseen setting of
-bench.simulation_runs (260 held-out prompts, their 114 judged test queries), 60 users, 100
-requests a day, a cycle every second day, and trainings capped at 40 steps of 16.
+bench.simulation_runs (260 held-out prompts, their 114 judged test queries), 60 users, 80
+requests a day, a retraining cycle on days 5 and 10 (so each candidate can still be tested
+live), and trainings capped at 8 steps of 16 pairs.
 Writes ``runs.json`` in ``--out`` and prints a Markdown table.
 """
 
@@ -34,13 +35,13 @@ from storage.settings import Settings
 SMALL: dict[str, Any] = {
     "days": 14,
     "users": 60,
-    "queries_per_day": 100,
-    "cycle_every": 2,
+    "queries_per_day": 80,
+    "cycle_every": 5,
     "min_votes": 60,
     "experiment_min_votes": 40,
     "experiment_max_days": 4.0,
     "replay_min_pairs": 300,
-    "train_config": TrainConfig(max_steps=40, batch_size=16, threads=1),
+    "train_config": TrainConfig(max_steps=8, batch_size=16, threads=1),
     "experiment_checks_per_day": 6,
 }
 
@@ -96,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--shares", type=float, nargs="+", default=[0.01, 0.05, 0.2])
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 0.05, 0.01])
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--out", type=Path, default=Path("out/hostile"))
     args = parser.parse_args()

@@ -270,8 +270,10 @@ class FakeDiscord:
         topic: str | None = None,
         parent_id: int | None = None,
         overwrites: Iterable[Overwrite] = (),
+        nsfw: bool = False,
     ) -> Channel:
-        """Add a channel to a guild (CHANNEL_CREATE to a connected bot)."""
+        """Add a channel to a guild (CHANNEL_CREATE to a connected bot); ``nsfw`` marks it
+        age-restricted."""
         guild = self._guild(guild_id)
         channel = self._new_channel(
             guild,
@@ -281,6 +283,7 @@ class FakeDiscord:
             topic=topic,
             parent_id=parent_id,
             overwrites=list(overwrites),
+            nsfw=nsfw,
         )
         self.events.channel(channel, created=True)
         return channel
