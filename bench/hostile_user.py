@@ -11,7 +11,7 @@ Reported per run: which versions the loop promoted, and the champion's NDCG@5 on
 evaluation queries after day 14 (the day-0 champion for reference).
 
 Runs are kept small enough for a 2-core machine (``SMALL``): the unseen setting of
-bench.simulation_runs (260 held-out prompts, their 114 judged test queries), 60 users, 80
+bench.simulation_runs (260 held-out prompts, their 114 judged test queries), 40 users, 50
 requests a day, a retraining cycle on days 5 and 10 (so each candidate can still be tested
 live), and trainings capped at 8 steps of 16 pairs.
 Writes ``runs.json`` in ``--out`` and prints a Markdown table.
@@ -34,11 +34,11 @@ from storage.settings import Settings
 
 SMALL: dict[str, Any] = {
     "days": 14,
-    "users": 60,
-    "queries_per_day": 80,
+    "users": 40,
+    "queries_per_day": 50,
     "cycle_every": 5,
-    "min_votes": 60,
-    "experiment_min_votes": 40,
+    "min_votes": 40,
+    "experiment_min_votes": 30,
     "experiment_max_days": 4.0,
     "replay_min_pairs": 300,
     "train_config": TrainConfig(max_steps=8, batch_size=16, threads=1),
@@ -52,6 +52,7 @@ def run_pair(base: SimConfig, settings: Settings) -> list[dict[str, Any]]:
         cfg = replace(base, influence_rule=rule, out=base.out / ("rule" if rule else "norule"))
         started = time.perf_counter()
         summary = Simulation(cfg, settings, progress=lambda _m: None).run()
+        (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
         rows.append(
             {
                 "share": cfg.hostile_share,
@@ -100,7 +101,16 @@ def main() -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 0.05, 0.01])
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--out", type=Path, default=Path("out/hostile"))
+    parser.add_argument(
+        "--table-from",
+        type=Path,
+        nargs="+",
+        help="only print the table of these runs.json files (runs split over processes)",
+    )
     args = parser.parse_args()
+    if args.table_from:
+        print(table([row for path in args.table_from for row in json.loads(path.read_text())]))
+        return
     settings = Settings()
     prompts, queries, eval_queries = unseen_files(args.out)
     rows: list[dict[str, Any]] = []

@@ -325,6 +325,25 @@ def check_token_online(settings: Settings, timeout: float = ONLINE_TIMEOUT_S) ->
 # --------------------------------------------------------------------------- all
 
 
+def check_operators(settings: Settings) -> Check:
+    """PROMPTBOT_OPERATOR_IDS: entries that are not user ids are ignored by the bot (one typo
+    must not lock every operator out), so they are named here for someone to fix."""
+    from bot.checks import OperatorIds
+
+    operators = OperatorIds.parse(settings.operator_ids)
+    if operators.ignored:
+        shown = ", ".join(repr(entry) for entry in operators.ignored[:5])
+        return warn(
+            "operators",
+            f"PROMPTBOT_OPERATOR_IDS: {len(operators.ignored)} entr"
+            f"{'y is' if len(operators.ignored) == 1 else 'ies are'} not a Discord user id "
+            f"and ignored ({shown}); {len(operators.ids)} id(s) count",
+            "give user ids (Copy User ID in Discord's developer mode), comma-separated",
+        )
+    extra = f"{len(operators.ids)} extra operator id(s)" if operators.ids else "no extra ids"
+    return ok("operators", f"the application's owner or team, and {extra}")
+
+
 def run_checks(
     settings: Settings, online: bool = False, environ: Mapping[str, str] | None = None
 ) -> Iterator[Check]:
@@ -341,6 +360,7 @@ def run_checks(
             db.dispose()
     yield check_disk(settings.home)
     yield check_token_shape(settings)
+    yield check_operators(settings)
     if online:
         yield check_gateway(settings)
         yield check_token_online(settings)

@@ -177,3 +177,35 @@ def test_each_day_asks_every_query_about_equally_often() -> None:
     assert daily_query_mix(queries, 30, seed=4) != mix
     few = daily_query_mix(queries, 3, seed=3)
     assert len({q.qid for q in few}) == 3
+
+
+@pytest.mark.slow
+def test_the_hostile_user_casts_their_share_upside_down(
+    sim_files: tuple[Path, Path], tmp_path: Path, model_cache_dir: Path
+) -> None:
+    """The hostile user of bench/hostile_user.py: about the asked share of all votes, each
+    one 👍 on the worst result shown or 👎 on the best (by the hidden judgments)."""
+    from storage.repositories.votes import list_votes
+
+    prompts, queries = sim_files
+    cfg = SimConfig(
+        out=tmp_path / "sim",
+        prompts=prompts,
+        queries=queries,
+        days=2,
+        users=20,
+        queries_per_day=60,
+        retrain=False,
+        hostile_share=0.2,
+        seed=3,
+    )
+    sim = Simulation(cfg, Settings(home=tmp_path / "u", cache_home=model_cache_dir, int8="off"))
+    summary = sim.run()
+    assert abs(summary["hostile_votes"] / summary["votes"] - 0.2) < 0.02
+    judged = {q["query"]: q["relevant"] for q in map(json.loads, queries.read_text().splitlines())}
+    with sim.db.session() as session:
+        hostile = [v for v in list_votes(session) if v.user_id == "sim-hostile"]
+    assert len(hostile) == summary["hostile_votes"]
+    for v in hostile:
+        grade = judged[v.query].get(v.prompt_id, 0)
+        assert (v.value, grade) in ((1, 0), (-1, 2)), v  # up on irrelevant, down on relevant

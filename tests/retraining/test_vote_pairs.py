@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from retraining.corpus_pairs import CorpusPairBuilder
-from retraining.vote_pairs import apply_daily_cap, build_vote_pairs, is_heldout_query, majority
+from retraining.vote_pairs import (
+    NO_INFLUENCE_RULE,
+    InfluenceRule,
+    apply_daily_cap,
+    build_vote_pairs,
+    is_heldout_query,
+    is_heldout_user,
+    majority,
+)
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.vocabulary import default_vocabulary
 from storage.repositories.votes import VoteView
@@ -111,3 +120,75 @@ def test_few_distinct_queries_still_hold_some_votes_out() -> None:
     assert {(j.query, j.prompt_id) for j in out.heldout}.isdisjoint(
         {(p.anchor, p.positive_id) for p in out.train_pairs}
     )
+
+
+def build_with(votes, rule, excluded=frozenset(), heldout: float = 0.0):  # type: ignore[no-untyped-def]
+    builder = CorpusPairBuilder(default_vocabulary())
+    return build_vote_pairs(
+        votes,
+        PROMPTS,
+        builder,
+        50,
+        heldout_fraction=heldout,
+        excluded_guilds=excluded,
+        influence=rule,
+    )
+
+
+def positives(out) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {(p.anchor, p.positive_id) for p in out.train_pairs}
+
+
+RULE = InfluenceRule(min_agreeing_users=2, min_voters=3)
+
+
+def test_one_user_repeating_a_vote_is_one_voice_and_cannot_outvote_two_users() -> None:
+    spam = [vote("dragon story", "p2", 1, "mallory", T0 + timedelta(minutes=i)) for i in range(9)]
+    honest = [vote("dragon story", "p2", -1, "u1"), vote("dragon story", "p2", -1, "u2")]
+    honest += [vote("dragon story", "p1", 1, u) for u in ("u1", "u2", "u3")]
+    without = build_with(spam + honest, NO_INFLUENCE_RULE)
+    assert ("dragon story", "p2") in positives(without)  # 9 votes beat 2 without the rule
+    with_rule = build_with(spam + honest, RULE)
+    assert positives(with_rule) == {("dragon story", "p1")}
+    assert [(p.positive_id, p.negative_id) for p in with_rule.train_pairs] == [("p1", "p2")]
+
+
+def test_once_big_enough_a_judgment_needs_two_agreeing_users() -> None:
+    lone = [vote("sea voyage", "p3", 1, "mallory")]
+    agreed = [vote("dragon story", "p1", 1, u) for u in ("u1", "u2")]
+    others = [vote("knock", "p2", 1, "u3")]
+    out = build_with(lone + agreed + others, RULE)
+    assert positives(out) == {("dragon story", "p1")}
+    assert out.counts["judgments_of_one_user_dropped"] == 2
+    small = build_with(lone + agreed[:1], RULE)  # two voters: below min_voters, one suffices
+    assert positives(small) == {("sea voyage", "p3"), ("dragon story", "p1")}
+
+
+def test_held_out_judgments_obey_the_rule_and_can_come_from_other_users() -> None:
+    votes = [vote(f"dragon {i}", "p1", 1, u) for i in range(40) for u in ("u1", "u2", "u4")]
+    votes += [vote(f"dragon {i}", "p3", 1, "eve") for i in range(40)]
+    out = build_with(votes, RULE, heldout=0.5)
+    assert out.heldout and {j.prompt_id for j in out.heldout} == {"p1"}  # eve alone: never
+
+    split = InfluenceRule(min_agreeing_users=1, min_voters=1, heldout_user_fraction=0.5)
+    assert [is_heldout_user(u, 0.5) for u in ("u1", "u2", "u4", "eve")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    out = build_with(votes, split, heldout=0.5)
+    assert out.counts["heldout_from_other_users"] == 1
+    assert {j.prompt_id for j in out.heldout} == {"p1"}  # u1 and u2 judge only
+    assert {p.positive_id for p in out.train_pairs} == {"p1", "p3"}  # u4 and eve train only
+    assert all(is_heldout_query(j.query, 0.5) for j in out.heldout)
+    assert not any(is_heldout_query(p.anchor, 0.5) for p in out.train_pairs)
+
+
+def test_votes_of_servers_that_opted_out_never_become_pairs() -> None:
+    kept = vote("dragon story", "p1", 1, "u1")
+    opted_out = replace(vote("sea voyage", "p3", 1, "u2"), guild_id="g-out")
+    elsewhere = replace(vote("knock", "p2", 1, "u3"), guild_id="g-in")
+    out = build_with([kept, opted_out, elsewhere], NO_INFLUENCE_RULE, frozenset({"g-out"}))
+    assert positives(out) == {("dragon story", "p1"), ("knock", "p2")}
+    assert out.counts["server_opted_out"] == 1

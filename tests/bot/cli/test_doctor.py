@@ -92,7 +92,16 @@ def test_a_healthy_home_passes(home: Path) -> None:
     code, lines = doctor()
 
     assert code == 0, lines
-    for name in ("settings", "database", "migrations", "champion", "int8", "disk", "token"):
+    for name in (
+        "settings",
+        "database",
+        "migrations",
+        "champion",
+        "int8",
+        "disk",
+        "token",
+        "operators",
+    ):
         assert lines[name].startswith("ok "), lines[name]
     assert "PROMPTBOT_HOME" in lines["settings"]
     assert "DISCORD_TOKEN" not in lines["settings"]
@@ -170,6 +179,19 @@ def test_a_badly_shaped_token_fails_without_showing_it(
     assert code == 1
     assert lines["token"].startswith("FAIL")
     assert "three dot-separated base64url parts" in lines["token"]
+
+
+def test_garbage_operator_ids_warn_and_name_what_is_ignored(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTBOT_OPERATOR_IDS", "123456789012345678, @alice,  ,0")
+
+    code, lines = doctor()
+
+    assert code == 0  # a warning: the good id still counts
+    assert lines["operators"].startswith("warn")
+    assert "2 entries are not a Discord user id" in lines["operators"]
+    assert "'@alice', '0'" in lines["operators"] and "1 id(s) count" in lines["operators"]
 
 
 def test_low_disk_space_warns_then_fails(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
