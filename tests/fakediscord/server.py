@@ -24,8 +24,8 @@ from .events import EventEmitter
 from .gateway import OP_RECONNECT, GatewayHub, GatewaySession, shard_of
 from .interactions import (
     APPLICATION_COMMAND,
-    MESSAGE_COMPONENT,
     AUTOCOMPLETE,
+    MESSAGE_COMPONENT,
     CommandNotSynced,
     InteractionBuilder,
     InteractionRoutes,

@@ -33,9 +33,7 @@ def requests_by(db: Database, user: int) -> int:
 
 
 async def privacy(fake: FakeDiscord, sub: str, user: int = USER, channel: int | None = None):  # type: ignore[no-untyped-def]
-    return await fake.invoke_command(
-        user, channel_id=channel, name="privacy", subcommand=sub
-    )
+    return await fake.invoke_command(user, channel_id=channel, name="privacy", subcommand=sub)
 
 
 async def test_show_then_forget_with_the_confirm_button(
