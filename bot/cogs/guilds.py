@@ -55,5 +55,12 @@ class Guilds(commands.Cog):
         await asyncio.to_thread(guilds_present, self.bot.db, [str(guild.id)])
 
     @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """discord.py reports a GUILD_CREATE that says ``unavailable: false`` as "available",
+        not "join"; after start-up (which on_ready covers at once) it is a return as well."""
+        if self.bot.is_ready():
+            await asyncio.to_thread(guilds_present, self.bot.db, [str(guild.id)])
+
+    @commands.Cog.listener()
     async def on_ready(self) -> None:
         await asyncio.to_thread(guilds_present, self.bot.db, [str(g.id) for g in self.bot.guilds])
