@@ -7,8 +7,9 @@ from pathlib import Path
 
 from retrieval.vocabulary import Vocabulary, default_vocabulary
 from storage.database import Database
+from storage.models import Prompt
 from storage.prompt_file import PromptRecord, read_prompt_file
-from storage.repositories.prompts import list_prompts
+from storage.repositories.prompts import SHARED, list_prompts
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class CorpusPrompt:
     genres: list[str]
     themes: list[str]
     content_hash: str
+    guild_id: str | None = None  # None: the shared corpus; else the server that owns it
+    local_id: str | None = None  # the id the owning server gave it
 
 
 def from_record(record: PromptRecord) -> CorpusPrompt:
@@ -32,12 +35,24 @@ def from_record(record: PromptRecord) -> CorpusPrompt:
     )
 
 
-def load_corpus_from_db(db: Database) -> list[CorpusPrompt]:
+def from_row(p: Prompt) -> CorpusPrompt:
+    return CorpusPrompt(
+        p.id,
+        p.title,
+        p.text,
+        list(p.genres),
+        list(p.themes),
+        p.content_hash,
+        p.guild_id,
+        p.local_id,
+    )
+
+
+def load_corpus_from_db(db: Database, scope: str = SHARED) -> list[CorpusPrompt]:
+    """Live prompts in ``scope`` (storage.repositories.prompts): by default the shared corpus
+    only, so training, evaluation and the CLI never see a server's own prompts unasked."""
     with db.session() as session:
-        return [
-            CorpusPrompt(p.id, p.title, p.text, list(p.genres), list(p.themes), p.content_hash)
-            for p in list_prompts(session)
-        ]
+        return [from_row(p) for p in list_prompts(session, scope)]
 
 
 def load_corpus_from_file(path: Path, vocabulary: Vocabulary | None = None) -> list[CorpusPrompt]:

@@ -26,6 +26,10 @@ EXPECTED_TABLES = {
     "apscheduler_jobs",
     "gateway_presence",
     "reconcile_progress",
+    "prompt_submissions",
+    "daily_schedules",
+    "daily_posts",
+    "daily_feedback",
 }
 
 
