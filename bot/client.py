@@ -22,6 +22,7 @@ from discord.ext import commands
 from bot.checks import NotModelAdmin, UserCooldowns
 from bot.formatting import NOT_ADMIN, UNEXPECTED, cooldown_notice
 from retrieval.engine_factory import ServingEngineFactory
+from serving.guild_prompts import GuildPrompts
 from serving.metrics import ServingMetrics
 from serving.model_pool import ModelPool, NoCorpusError
 from serving.prompt_service import PromptService
@@ -82,7 +83,12 @@ class PromptBot(commands.Bot):
         self.settings = settings
         self.db = db
         self.pool = pool or build_pool(db, settings)
-        self.service = PromptService(db, self.pool, settings.max_keywords_chars)
+        self.guild_prompts = GuildPrompts(
+            db, self.pool, settings.guild_max_prompts, settings.guild_open_submissions
+        )
+        self.service = PromptService(
+            db, self.pool, settings.max_keywords_chars, scopes=self.guild_prompts.scope_for
+        )
         self.cooldowns = UserCooldowns(settings.cooldown_requests, settings.cooldown_seconds)
         self.run_scheduler = run_scheduler
         self.scheduler: Any = None

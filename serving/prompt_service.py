@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.engine import Hit
+from retrieval.engine import Hit, Scope
 from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
 from serving.model_pool import ModelPool
@@ -83,11 +83,19 @@ class PromptService:
         pool: ModelPool,
         max_keywords_chars: int = 200,
         clock: Callable[[], datetime] = utcnow,
+        scopes: Callable[[str | None], Scope] | None = None,
     ) -> None:
         self.db = db
         self.pool = pool
         self.max_keywords_chars = max_keywords_chars
         self.clock = clock
+        self.scopes = scopes
+
+    def scope_for(self, guild_id: str | None) -> Scope:
+        """What a search from ``guild_id`` (None: a DM or the CLI) may return: the shared
+        corpus plus that server's own prompts (or only those, if the server chose so), never
+        another server's."""
+        return self.scopes(guild_id) if self.scopes is not None else Scope(guild_id)
 
     def _assign(self, user_id: str) -> Assignment:
         state = self.pool.state or self.pool.refresh()
@@ -118,15 +126,16 @@ class PromptService:
         k: int,
         genre: str | None,
         now: datetime,
+        scope: Scope,
     ) -> list[tuple[Hit, str, Arm | None]]:
         """(hit, model version, arm) per shown result; interleaved lists are team-drafted, and
         a result both models rank at the same place is stored as ``agreed`` (credited to neither)
         with its drafting model."""
-        hits = self.pool.engine(assignment.version).search(normalized, k, genre=genre)
+        hits = self.pool.engine(assignment.version).search(normalized, k, genre, scope)
         if assignment.rival is None:
             return [(h, assignment.version, assignment.arm) for h in hits]
         assert assignment.experiment_id is not None
-        rival_hits = self.pool.engine(assignment.rival).search(normalized, k, genre=genre)
+        rival_hits = self.pool.engine(assignment.rival).search(normalized, k, genre, scope)
         rng = draft_rng(assignment.experiment_id, user_id, normalized, now)
         version_of = {Arm.CHAMPION: assignment.rival, Arm.CANDIDATE: assignment.version}
         drafted = team_draft(rival_hits, hits, k, rng)
@@ -152,7 +161,8 @@ class PromptService:
         normalized = validate_keywords(keywords, self.max_keywords_chars)
         assignment = self._assign(user_id)
         k = max(1, min(count, 10))
-        shown = self._search(assignment, user_id, normalized, k, genre, now)
+        scope = self.scope_for(guild_id)
+        shown = self._search(assignment, user_id, normalized, k, genre, now, scope)
         latency_ms = (time.perf_counter() - started) * 1000
         with self.db.session() as session:
             request = record_request(

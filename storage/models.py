@@ -318,6 +318,20 @@ class ReconcileProgress(Base):
     checked_at: Mapped[datetime | None] = mapped_column(DateTime)  # when a scan last finished
 
 
+class GuildPromptSettings(Base):
+    """How one server curates its own prompts (absent row: no queue, Manage Server only,
+    shared corpus searched too)."""
+
+    __tablename__ = "guild_prompt_settings"
+
+    guild_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    queue_channel_id: Mapped[str | None] = mapped_column(String(32))
+    curator_role_id: Mapped[str | None] = mapped_column(String(32))
+    own_prompts_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class SubmissionStatus(StrEnum):
     OPEN = "open"
     APPROVED = "approved"

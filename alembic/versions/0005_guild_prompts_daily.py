@@ -10,6 +10,8 @@ Servers bring their own prompts. This migration adds, and only adds:
   ``prompts.local_id`` (the id the server gave it, unique within that server),
   ``prompts.added_by`` and ``prompts.removed_at`` (a removed prompt keeps its row, so votes
   and history still point at it, but it is never served again);
+* ``guild_prompt_settings``: where a server's moderation queue is posted, which role curates
+  its prompts, and whether `/prompt` there searches only its own prompts;
 * ``prompt_submissions``: members' prompts waiting for a moderator (approve/edit/reject);
 * ``daily_schedules`` (one per server), ``daily_posts`` (one per server and local day: the
   unique key is what keeps several processes from posting twice) and ``daily_feedback``
@@ -36,6 +38,16 @@ def upgrade() -> None:
         batch.create_index("ix_prompts_guild_id", ["guild_id"])
         batch.create_unique_constraint("uq_prompts_guild_local", ["guild_id", "local_id"])
 
+    op.create_table(
+        "guild_prompt_settings",
+        sa.Column("guild_id", sa.String(length=32), nullable=False),
+        sa.Column("queue_channel_id", sa.String(length=32), nullable=True),
+        sa.Column("curator_role_id", sa.String(length=32), nullable=True),
+        sa.Column("own_prompts_only", sa.Boolean(), nullable=False),
+        sa.Column("updated_by", sa.String(length=32), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("guild_id"),
+    )
     op.create_table(
         "prompt_submissions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -116,6 +128,7 @@ def downgrade() -> None:
     op.drop_table("daily_schedules")
     op.drop_index("ix_prompt_submissions_open", table_name="prompt_submissions")
     op.drop_table("prompt_submissions")
+    op.drop_table("guild_prompt_settings")
     with op.batch_alter_table("prompts") as batch:
         batch.drop_constraint("uq_prompts_guild_local", type_="unique")
         batch.drop_index("ix_prompts_guild_id")

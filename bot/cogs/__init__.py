@@ -2,7 +2,9 @@
 
 * ``prompts``: `/prompt` and keeping the served model current;
 * ``feedback``: reactions as votes, and catching up on them after a restart;
-* ``admin``: `/model ...` for server managers.
+* ``admin``: `/model ...` for server managers;
+* ``guild_prompts``: `/prompts ...`, a server's own prompts and their moderation queue;
+* ``daily``: `/daily ...`, the prompt of the day.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ async def send_public(interaction: discord.Interaction, embed: discord.Embed) ->
 async def add_cogs(bot: PromptBot) -> None:
     from bot.cogs.admin import ModelAdmin
     from bot.cogs.feedback import Feedback
+    from bot.cogs.guild_prompts import GuildPromptCommands
     from bot.cogs.prompts import Prompts
 
-    for cog in (Prompts(bot), Feedback(bot), ModelAdmin(bot)):
+    for cog in (Prompts(bot), Feedback(bot), ModelAdmin(bot), GuildPromptCommands(bot)):
         await bot.add_cog(cog)

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Prompt, PromptSubmission, SubmissionStatus
+from storage.models import GuildPromptSettings, Prompt, PromptSubmission, SubmissionStatus
 from storage.prompt_file import PromptRecord
 from storage.repositories.prompts import _open_sqlite_transaction
 
@@ -130,6 +130,37 @@ def list_guild_prompts(
 def taken_local_ids(session: Session, guild_id: str) -> set[str]:
     statement = select(Prompt.local_id).where(Prompt.guild_id == guild_id)
     return {local_id for local_id in session.scalars(statement) if local_id}
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class CurationSettings:
+    queue_channel_id: str | None = None
+    curator_role_id: str | None = None
+    own_prompts_only: bool = False
+
+
+def curation_settings(session: Session, guild_id: str) -> CurationSettings:
+    row = session.get(GuildPromptSettings, guild_id)
+    if row is None:
+        return CurationSettings()
+    return CurationSettings(row.queue_channel_id, row.curator_role_id, row.own_prompts_only)
+
+
+def set_curation_settings(
+    session: Session, guild_id: str, settings: CurationSettings, actor: str, now: datetime
+) -> None:
+    row = session.get(GuildPromptSettings, guild_id)
+    if row is None:
+        row = GuildPromptSettings(guild_id=guild_id)
+        session.add(row)
+    row.queue_channel_id = settings.queue_channel_id
+    row.curator_role_id = settings.curator_role_id
+    row.own_prompts_only = settings.own_prompts_only
+    row.updated_by, row.updated_at = actor, now
+    session.flush()
 
 
 # --------------------------------------------------------------------------- submissions

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "gateway_presence",
     "reconcile_progress",
     "prompt_submissions",
+    "guild_prompt_settings",
     "daily_schedules",
     "daily_posts",
     "daily_feedback",
