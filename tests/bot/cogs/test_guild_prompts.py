@@ -12,7 +12,7 @@ from bot.client import PromptBot
 from storage.database import Database
 from storage.models import Prompt
 from tests.fakediscord import FakeDiscord
-from tests.helpers.bot import USER, ask, results_of, wait_notice
+from tests.helpers.bot import USER, results_of, wait_notice
 from tests.helpers.guild_prompts import (
     A_PROMPT,
     CURATOR,
