@@ -103,10 +103,13 @@ class PromptBot(commands.Bot):
         self.metrics_server = await start_metrics_server(self, self.metrics)
         await add_cogs(self)
         if self.run_scheduler:  # runs the schedule only while elected; all off this loop
+            from retraining.daily import daily_job_specs
             from retraining.scheduler_leader import ScheduleLeader
 
             self.scheduler = ScheduleLeader(
-                self.settings, on_change=self.metrics.set_scheduler_leader
+                self.settings,
+                on_change=self.metrics.set_scheduler_leader,
+                extra_jobs=daily_job_specs,
             )
             self.scheduler.start()
         await self.sync_commands()

@@ -107,6 +107,13 @@ def build_scheduler(settings: Settings) -> Any:
     )
 
 
+def trigger_key(trigger: Any) -> str:
+    """What makes two triggers the same schedule: their fields and, for cron, the time zone
+    (``str`` of a CronTrigger leaves the zone out, and a daily post at 09:00 in Tokyo is not
+    09:00 in Paris)."""
+    return f"{trigger} {getattr(trigger, 'timezone', '')}"
+
+
 def ensure_jobs(
     scheduler: Any, settings: Settings, jobs: Mapping[str, JobSpec] | None = None
 ) -> None:
@@ -120,7 +127,7 @@ def ensure_jobs(
             scheduler.add_job(
                 spec.func, trigger=spec.trigger, id=job_id, name=job_id, **spec.options
             )
-        elif str(job.trigger) != str(spec.trigger):
+        elif trigger_key(job.trigger) != trigger_key(spec.trigger):
             scheduler.reschedule_job(job_id, trigger=spec.trigger)
     for job in scheduler.get_jobs():
         if job.id not in wanted:

@@ -22,6 +22,7 @@ from serving.model_pool import ModelPool
 from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database, utcnow
 from storage.models import Arm, ExperimentMode
+from storage.repositories.daily import record_daily_reaction
 from storage.repositories.experiments import running_experiment
 from storage.repositories.requests import ShownResult, attach_message, record_request
 from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
@@ -208,7 +209,13 @@ class PromptService:
         value = THUMBS.get(emoji)
         if value is None:
             return None
+        now = now or self.clock()
         with self.db.session() as session:
             if added:
-                return record_vote(session, message_id, user_id, value, now or self.clock())
-            return remove_vote(session, message_id, user_id, value, now or self.clock())
+                outcome = record_vote(session, message_id, user_id, value, now)
+            else:
+                outcome = remove_vote(session, message_id, user_id, value, now)
+            if outcome == VoteOutcome.NOT_A_RESULT:
+                # maybe a daily post: feedback on the prompt, with no query to learn from
+                record_daily_reaction(session, message_id, user_id, value, added, now)
+            return outcome

@@ -59,9 +59,11 @@ async def send_public(interaction: discord.Interaction, embed: discord.Embed) ->
 
 async def add_cogs(bot: PromptBot) -> None:
     from bot.cogs.admin import ModelAdmin
+    from bot.cogs.daily import Daily
     from bot.cogs.feedback import Feedback
     from bot.cogs.guild_prompts import GuildPromptCommands
     from bot.cogs.prompts import Prompts
 
-    for cog in (Prompts(bot), Feedback(bot), ModelAdmin(bot), GuildPromptCommands(bot)):
+    cogs = (Prompts(bot), Feedback(bot), ModelAdmin(bot), GuildPromptCommands(bot), Daily(bot))
+    for cog in cogs:
         await bot.add_cog(cog)

@@ -156,6 +156,15 @@ def add_pending_post(
     return row
 
 
+def last_posted_at(session: Session, channel_id: str) -> dict[str, datetime]:
+    statement = (
+        select(DailyPost.prompt_id, func.max(DailyPost.created_at))
+        .where(DailyPost.channel_id == channel_id)
+        .group_by(DailyPost.prompt_id)
+    )
+    return {prompt_id: at for prompt_id, at in session.execute(statement)}
+
+
 def post_for_day(session: Session, guild_id: str, day: str) -> DailyPost | None:
     statement = select(DailyPost).where(DailyPost.guild_id == guild_id, DailyPost.day == day)
     return session.scalars(statement).first()
@@ -218,6 +227,15 @@ def finish_post(
         update(DailyPost)
         .where(DailyPost.id == post_id)
         .values(status=status, message_id=message_id, posted_at=now)
+    )
+
+
+def release_post(session: Session, post_id: int) -> None:
+    """Give a claimed post back (Discord failed for a moment): the next poll retries it."""
+    session.execute(
+        update(DailyPost)
+        .where(DailyPost.id == post_id, DailyPost.status == DailyPostStatus.POSTING)
+        .values(status=DailyPostStatus.PENDING, claimed_by=None, claimed_at=None)
     )
 
 
