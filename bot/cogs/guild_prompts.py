@@ -154,7 +154,8 @@ class PromptModal(discord.ui.Modal):
         )
         return record, rating
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    # discord.py types Modal.on_error without the item its base class passes to views
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         log.error("prompt form failed", exc_info=error)
         with contextlib.suppress(discord.HTTPException):
             await tell(interaction, "Something went wrong on my side; nothing was saved.")
@@ -262,7 +263,7 @@ class SubmissionButton(
     async def from_custom_id(
         cls,
         interaction: discord.Interaction,
-        item: discord.ui.Button[Any],
+        item: discord.ui.Item[Any],
         match: re.Match[str],
     ) -> SubmissionButton:
         return cls(match["action"], int(match["id"]))

@@ -13,7 +13,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import StatementError
@@ -119,13 +119,15 @@ def _upsert_all(
     return counts
 
 
+SelectT = TypeVar("SelectT", bound=Select)  # type: ignore[type-arg]
+
 #: ``scope`` of the listing functions: the shared corpus only (the default, so training,
 #: evaluation, the simulator and statistics never see a server's prompts unless asked),
 #: every server's prompts too (what serving loads: it filters per request), or one server's.
 SHARED, EVERY_GUILD = "shared", "every-guild"
 
 
-def _in_scope(statement: Select[Any], scope: str, include_removed: bool) -> Select[Any]:
+def _in_scope(statement: SelectT, scope: str, include_removed: bool) -> SelectT:
     if not include_removed:
         statement = statement.where(Prompt.removed_at.is_(None))
     if scope == SHARED:

@@ -9,8 +9,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from collections.abc import AsyncIterator
 
 from bot.client import PromptBot
 from bot.cogs.daily import Daily
