@@ -153,3 +153,20 @@ def test_the_elected_scheduler_keeps_one_job_per_schedule(
         repo.delete_schedule(session, GUILD)
     b.tick()
     assert stored_job(b) is None
+
+
+def test_the_report_shows_daily_feedback(db: Database) -> None:
+    from retraining.monitoring import daily_feedback_lines
+
+    seed(db)
+    assert daily_feedback_lines(db, None)[-1] == "No daily prompt was posted in this period."
+    choose_daily_post(db, GUILD, T0)
+    with db.session() as session:
+        post = session.query(DailyPost).one()
+        post.status, post.message_id = "posted", "m1"
+        chosen = post.prompt_id
+    with db.session() as session:
+        repo.record_daily_reaction(session, "m1", "7", 1, True, T0)
+        repo.record_daily_reaction(session, "m1", "8", -1, True, T0)
+        repo.record_daily_reaction(session, "m1", "8", -1, False, T0)  # taken back
+    assert daily_feedback_lines(db, None)[-1] == f"| {chosen} | S{chosen[1:]} | 1 | 1 | 0 |"
