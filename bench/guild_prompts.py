@@ -41,15 +41,34 @@ from storage.repositories.guild_prompts import guild_prompt_key
 from storage.repositories.prompts import EVERY_GUILD
 
 GUILD = "123456789012345678"
-WORDS = (
-    *("amber", "basalt", "cobalt", "dune", "ember"),
-    *("fjord", "glacier", "harbor", "indigo", "juniper"),
+WHO = (
+    *("a retired astronaut", "a beekeeper", "twin cartographers", "a court jester"),
+    *("a night-shift nurse", "a runaway robot", "a grieving chef", "a teenage witch"),
+    *("a lighthouse cat", "an exiled queen", "a deep-sea welder", "a border guard"),
+    *("a jazz pianist", "a dragon's accountant", "a rural vet", "a ghost in a library"),
+    *("a chess prodigy", "a smuggler's parrot", "a war photographer", "a snow plough driver"),
+)
+WHERE = (
+    *("on a generation ship", "in a flooded Venice", "at a desert truck stop", "in 1920s Cairo"),
+    *("under a frozen lake", "in a haunted mall", "on a tea plantation", "in a moon colony"),
+    *("at a village wedding", "inside a whale", "in a border town", "on a night train"),
+    *("at a chess olympiad", "in a hospice garden", "on a pirate radio boat", "in the Andes"),
+    *("in a dying casino", "at a Roman bath", "in a glass city", "on the last ferry"),
+)
+WHAT = (
+    *("must return a stolen bell", "finds a letter from the future", "forgets one word a day"),
+    *("inherits a debt to a god", "hears the walls confess", "trades shadows with a rival"),
+    *("is the only one who ages", "counts ships that never arrive", "loses a bet with Death"),
+    *("wakes up famous", "keeps a map that redraws itself", "is asked to judge a storm"),
+    *("feeds a creature made of rumours", "hides a comet in a barn", "must teach a tree to speak"),
+    *("opens a shop that sells endings", "swaps memories with a stranger", "guards a door"),
+    *("receives the wrong heart", "marries a river"),
 )
 
 
 def new_prompt_text(i: int) -> str:
-    a, b, c = WORDS[i % 10], WORDS[(i * 3 + 1) % 10], WORDS[(i * 7 + 2) % 10]
-    return f"Prompt {i}: a {a} lantern, a {b} map and a {c} promise nobody remembers making."
+    """Twenty prompts that share no subject, place or twist, so none is a near-duplicate."""
+    return f"{WHO[i % 20]} {WHERE[(i * 7) % 20]} {WHAT[(i * 11) % 20]}.".capitalize()
 
 
 def percentile(values: list[float], q: float) -> float:
