@@ -133,3 +133,39 @@ async def test_remove_list_and_export(fake: FakeDiscord, bot: PromptBot) -> None
     assert await top_title(fake, "lighthouse choir keeper hymn") != A_PROMPT["title"]
     again = await private_text(await prompts(fake, CURATOR, "remove", prompt_id="1"))
     assert "no prompt with id" in again
+
+
+async def test_hostile_input_through_the_forms_and_files(
+    fake: FakeDiscord, bot: PromptBot, bot_db: Database
+) -> None:
+    make_curator(fake)
+    opened = await prompts(fake, CURATOR, "add")
+    limits = {
+        c["components"][0]["custom_id"]: c["components"][0].get("max_length")
+        for c in opened.modal["components"]  # type: ignore[index]
+    }
+    assert limits["title"] == 200 and limits["text"] == 4000  # the file format's limits
+    with pytest.raises(ValueError, match="longer than 4000"):
+        await fake.submit_modal(opened, {"text": "x" * 4001})  # the client refuses it
+    tail = " prompt\u200b with <@&99> and `code`."
+    hostile = {
+        "title": "**Bold** @everyone <@1234>",
+        "text": ("A" + " long" * 800)[: 4000 - len(tail)] + tail,  # exactly at the limit
+    }
+    assert len(hostile["text"]) == 4000
+    answer = await private_text(await fake.submit_modal(opened, hostile))
+    assert answer.startswith("Added"), answer
+    with bot_db.session() as session:
+        [row] = session.query(Prompt).filter(Prompt.guild_id.is_not(None)).all()
+        assert (row.title, row.text) == (hostile["title"], " ".join(hostile["text"].split()))
+    listed = await private_text(await prompts(fake, MEMBER, "list"))
+    assert "\\*\\*Bold\\*\\*" in listed and "@\u200beveryone" in listed  # shown, never pinging
+
+    binary = fake.upload("evil.jsonl", b"\x00\x01\x02" * 100)
+    refused = await prompts(fake, CURATOR, "import", file=binary)
+    assert "binary" in await private_text(refused)
+    big = fake.upload("big.jsonl", b"")
+    big["size"] = 50 * 1024 * 1024  # what Discord reports: refused before downloading
+    refused = await prompts(fake, CURATOR, "import", file=big)
+    assert "at most" in await private_text(refused)
+    assert not fake.find_requests("GET", "/attachments/")
