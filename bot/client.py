@@ -19,10 +19,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import NotModelAdmin, UserCooldowns
-from bot.formatting import NOT_ADMIN, UNEXPECTED, cooldown_notice
+from bot.checks import Access, AccessRefused, OperatorIds, UserCooldowns
+from bot.formatting import (
+    GUILD_ONLY,
+    NOT_OPERATOR,
+    NOT_SERVER_ADMIN,
+    UNEXPECTED,
+    cooldown_notice,
+)
 from retrieval.engine_factory import ServingEngineFactory
 from serving.guild_prompts import GuildPrompts
+from serving.guild_settings import GuildSettingsCache
 from serving.metrics import ServingMetrics
 from serving.model_pool import ModelPool, NoCorpusError
 from serving.prompt_service import PromptService
@@ -49,8 +56,12 @@ class PromptTree(app_commands.CommandTree):
 
         if isinstance(error, app_commands.CommandOnCooldown):
             text = cooldown_notice(error.retry_after, error.cooldown.rate, error.cooldown.per)
-        elif isinstance(error, NotModelAdmin):
-            text = NOT_ADMIN
+        elif isinstance(error, AccessRefused) and interaction.guild_id is None:
+            text = GUILD_ONLY
+        elif isinstance(error, AccessRefused):
+            text = NOT_OPERATOR if error.access is Access.OPERATOR else NOT_SERVER_ADMIN
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            text = GUILD_ONLY
         else:
             command = interaction.command.qualified_name if interaction.command else "?"
             log.error("/%s failed", command, exc_info=error)
@@ -83,13 +94,25 @@ class PromptBot(commands.Bot):
         self.settings = settings
         self.db = db
         self.pool = pool or build_pool(db, settings)
+        self.guild_settings = GuildSettingsCache(db)  # every server's own settings, cached
         self.guild_prompts = GuildPrompts(
             db, self.pool, settings.guild_max_prompts, settings.guild_open_submissions
         )
         self.service = PromptService(
-            db, self.pool, settings.max_keywords_chars, scopes=self.guild_prompts.scope_for
+            db,
+            self.pool,
+            settings.max_keywords_chars,
+            guild_settings=self.guild_settings,
+            scopes=self.guild_prompts.scope_for,
         )
         self.cooldowns = UserCooldowns(settings.cooldown_requests, settings.cooldown_seconds)
+        self.operators = OperatorIds.parse(settings.operator_ids)
+        if self.operators.ignored:
+            log.warning(
+                "PROMPTBOT_OPERATOR_IDS: ignored %d entr%s that are not Discord user ids",
+                len(self.operators.ignored),
+                "y" if len(self.operators.ignored) == 1 else "ies",
+            )
         self.run_scheduler = run_scheduler
         self.scheduler: Any = None
         self.metrics = ServingMetrics()
@@ -126,15 +149,29 @@ class PromptBot(commands.Bot):
             log.exception("no model could be loaded; /prompt will say so")
 
     async def sync_commands(self) -> None:
-        guild_id = self.settings.dev_guild_id
+        """Global commands (or a copy in the dev guild, which shows at once), then the
+        operators' commands in the control guild, if there is one."""
+        guild_id, control_id = self.settings.dev_guild_id, self.settings.control_guild_id
         if guild_id:
             guild = discord.Object(guild_id)
             self.tree.copy_global_to(guild=guild)
+            if control_id == guild_id:  # the control guild's full /model wins over the copy
+                self._add_control_commands_to(guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d command(s) to guild %s", len(synced), guild_id)
         else:
             synced = await self.tree.sync()
             log.info("synced %d command(s) globally (may take a while to show)", len(synced))
+        if control_id and control_id != guild_id:
+            synced = await self.tree.sync(guild=discord.Object(control_id))
+            log.info("synced %d operator command(s) to control guild %s", len(synced), control_id)
+
+    def _add_control_commands_to(self, guild: discord.abc.Snowflake) -> None:
+        from bot.cogs.admin import ModelAdmin
+
+        cog = self.get_cog("ModelAdmin")
+        if isinstance(cog, ModelAdmin) and cog.control_group is not None:
+            self.tree.add_command(cog.control_group, guild=guild, override=True)
 
     async def on_ready(self) -> None:
         log.info(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from storage.repositories.guild_settings import GuildSettings
+
 if TYPE_CHECKING:
     from retraining.model_admin import (
         ExperimentSummary,
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
         TrainingRunSummary,
         VersionSummary,
     )
+    from serving.privacy import Forgotten, UserData
     from serving.prompt_service import ServedResult
 
 NO_PINGS = discord.AllowedMentions.none()
@@ -37,9 +40,15 @@ MODEL_UNAVAILABLE = (
     "The prompt model could not be loaded just now, so nothing was recorded. "
     "Please try again later; admins can check `/model status`."
 )
-NOT_ADMIN = (
-    "Only server managers (Manage Server) or members with the bot's admin role can manage models."
+NOT_OPERATOR = (
+    "Only the bot's operators can do that: this model answers every server the bot is in, so "
+    "changing it is up to the people who run the bot (its owner or team, and anyone they name "
+    "in its configuration). Server managers can see `/model status`."
 )
+NOT_SERVER_ADMIN = (
+    "Only this server's managers (Manage Server) or members with the bot's admin role can do that."
+)
+GUILD_ONLY = "That only works inside a server, not in direct messages."
 UNEXPECTED = "Something went wrong on my side and nothing was recorded. Please try again."
 NO_RESULTS = "No prompts match those keywords{genre}. Try other words{hint}."
 
@@ -214,6 +223,105 @@ def training_run_line(run: TrainingRunSummary) -> str:
 def status_text(status: LoopStatus) -> str:
     """``/model status``: the CLI's wording, in a code block so columns stay readable."""
     return _clip(f"```\n{status_lines(status)}\n```", MESSAGE_LIMIT)
+
+
+def public_status_text(status: LoopStatus) -> str:
+    """``/model status`` for a server admin: which model serves and whether an experiment
+    runs, without what only operators act on (candidates' reasons, training runs, the
+    experiment's counts and why a model failed to load)."""
+    champ, exp = status.champion, status.experiment
+    lines = [
+        f"champion: {champ.id} ({champ.label})" if champ else "champion: none",
+        f"experiment: {exp.champion} vs {exp.candidate} ({exp.status})"
+        if exp
+        else "experiment: none",
+    ]
+    if status.serving:
+        failed = status.serving.fallback_reason
+        fallback = " (fallback: the champion failed to load)" if failed else ""
+        lines.append(f"serving: {status.serving.version_id}{fallback}")
+    lines.append("Changing the model is up to the bot's operators: it answers every server.")
+    return _clip("```\n" + "\n".join(lines) + "\n```", MESSAGE_LIMIT)
+
+
+def settings_text(settings: GuildSettings, global_cooldown: tuple[int, float]) -> str:
+    """`/settings show`: every setting, its value, and whether it is the default."""
+    default = GuildSettings(settings.guild_id)
+    rate, per = global_cooldown
+
+    def mark(name: str) -> str:
+        return "" if getattr(settings, name) == getattr(default, name) else "  (changed)"
+
+    channels = (
+        ", ".join(f"<#{c}>" for c in sorted(settings.prompt_channels))
+        if settings.prompt_channels
+        else "every channel"
+    )
+    requests = settings.cooldown_requests or rate
+    seconds = settings.cooldown_seconds or per
+    lines = [
+        f"prompt_channels: {channels}{mark('prompt_channels')}",
+        f"default_count: {settings.default_count}{mark('default_count')}",
+        f"max_count: {settings.max_count}{mark('max_count')}",
+        f"cooldown_requests: {requests} per user{mark('cooldown_requests')}",
+        f"cooldown_seconds: {seconds:g}{mark('cooldown_seconds')}",
+        f"content_ceiling: {settings.content_ceiling.value}{mark('content_ceiling')}"
+        " (mature only in age-restricted channels)",
+        f"join_experiments: {_yes_no(settings.join_experiments)}{mark('join_experiments')}",
+        f"contribute_votes: {_yes_no(settings.contribute_votes)}{mark('contribute_votes')}"
+        " (no: votes count for this server's statistics only, never for training)",
+    ]
+    return _clip("\n".join(lines), MESSAGE_LIMIT)
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def channel_pointer(channels: frozenset[str]) -> str:
+    """/prompt in a channel the server did not allow: where it does answer."""
+    shown = ", ".join(f"<#{c}>" for c in sorted(channels)[:10])
+    return f"I answer `/prompt` in {shown} on this server."
+
+
+FORGET_QUESTION = (
+    "This deletes every 👍/👎 vote of yours and unlinks every search you made from you, in "
+    "every server. Models already trained keep no per-user data, so nothing of yours stays in "
+    "them. It can't be undone. Delete your data?"
+)
+FORGET_CANCELLED = "Cancelled: nothing was deleted."
+
+
+def privacy_text(data: UserData, guild_names: dict[str, str]) -> str:
+    """`/privacy show`: counts per server and what they are used for."""
+    if not data.total_requests and not data.total_votes:
+        return "I keep nothing about you: no searches, no votes."
+    places = sorted(set(data.requests) | set(data.votes), key=lambda g: (g is None, g or ""))
+    lines = [f"I keep {data.total_requests} search(es) and {data.total_votes} vote(s) of yours:"]
+    for guild_id in places:
+        where = (
+            "direct messages"
+            if guild_id is None
+            else _clip(guild_names.get(guild_id, f"server {guild_id}"), 100)
+        )
+        lines.append(
+            f"• {where}: {data.requests.get(guild_id, 0)} search(es), "
+            f"{data.votes.get(guild_id, 0)} vote(s)"
+        )
+    lines += [
+        "Searches: the keywords, where and when, and which prompts I showed (for statistics "
+        "and to know what a vote was about). Votes: which prompt you rated 👍/👎, used to "
+        "train the shared model (unless a server opted out) and to judge experiments.",
+        "`/privacy forget` deletes your votes and unlinks your searches.",
+    ]
+    return _clip("\n".join(lines), MESSAGE_LIMIT)
+
+
+def forgotten_text(forgotten: Forgotten) -> str:
+    return (
+        f"Done: deleted {forgotten.votes} vote(s) and unlinked {forgotten.requests} "
+        "search(es) from you. Future training can't contain them."
+    )
 
 
 def status_json(status: LoopStatus) -> dict[str, Any]:

@@ -347,7 +347,7 @@ def apply_changes(
     recorded = removed = 0
     for change in changes:
         outcome = service.record_reaction(
-            str(message_id), change.voter_id, EMOJI_FOR[change.value], change.added
+            str(message_id), change.voter_id, EMOJI_FOR[change.value], change.added, live=False
         )
         if outcome is None:
             continue

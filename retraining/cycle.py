@@ -43,7 +43,13 @@ from retraining.gate import compare, vote_slice_metrics
 from retraining.promotion import champion_metrics
 from retraining.train_worker import SubprocessRunner
 from retraining.trainer import PRESETS, TrainConfig
-from retraining.vote_pairs import RULES_VERSION, VoteJudgment, VotePairs, build_vote_pairs
+from retraining.vote_pairs import (
+    RULES_VERSION,
+    InfluenceRule,
+    VoteJudgment,
+    VotePairs,
+    build_vote_pairs,
+)
 from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
 from retrieval.golden_set import GoldenMetrics, GoldenSet, load_golden_set
 from retrieval.model_registry import ModelRef, resolve_model
@@ -52,6 +58,7 @@ from storage.database import Database, Session, utcnow
 from storage.models import ExperimentMode, TrainingRunStatus
 from storage.repositories.datasets import last_vote_id_trained
 from storage.repositories.experiments import running_experiment, start_experiment
+from storage.repositories.guild_settings import non_contributing_guilds
 from storage.repositories.leases import current_lease, release_lease, try_acquire_lease
 from storage.repositories.model_versions import get_champion
 from storage.repositories.training_runs import (
@@ -123,6 +130,15 @@ def vote_pair_repeats(vote_pairs: int, replay_pairs: int, max_repeats: int) -> i
 
 def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def influence_rule(settings: Settings) -> InfluenceRule:
+    return InfluenceRule(
+        enabled=settings.influence_rule,
+        min_agreeing_users=settings.influence_min_agreeing_users,
+        min_voters=settings.influence_min_voters,
+        heldout_user_fraction=settings.heldout_user_fraction,
+    )
 
 
 def held_out_vote_judge(
@@ -297,8 +313,16 @@ class RetrainingCycle:
             default_vocabulary(), seed=self.config.seed, per_prompt=self.config.pairs_per_prompt
         )
         forbidden = golden.split.test_anchors(golden.queries)
+        with self.db.session() as session:
+            opted_out = frozenset(non_contributing_guilds(session))
         vote_pairs = build_vote_pairs(
-            votes, prompts, builder, self.settings.votes_daily_cap, forbidden_anchors=forbidden
+            votes,
+            prompts,
+            builder,
+            self.settings.votes_daily_cap,
+            forbidden_anchors=forbidden,
+            excluded_guilds=opted_out,
+            influence=influence_rule(self.settings),
         )
         replay = self._replay_pairs(
             builder, prompts, golden, forbidden, len(vote_pairs.train_pairs)
@@ -323,6 +347,7 @@ class RetrainingCycle:
             "daily_cap": self.settings.votes_daily_cap,
             "replay_ratio": self.settings.replay_ratio,
             "vote_pair_max_repeats": self.settings.vote_pair_max_repeats,
+            "influence": influence_rule(self.settings).to_dict(),
         }
         votes = pairs.votes
         dataset_id, _ = record_dataset(

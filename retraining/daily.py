@@ -14,7 +14,8 @@ the middle, a catch-up after downtime — still gives one post.
 
 What is chosen: a live prompt the server may see (shared or its own), of the schedule's
 genre if set, within its rating ceiling, not posted in that channel in the last
-``PROMPTBOT_DAILY_NO_REPEAT_DAYS`` (60) days. Prompts with net 👍 in that server (votes on
+``PROMPTBOT_DAILY_NO_REPEAT_DAYS`` (60) days; never above the server's rating ceiling
+(:func:`default_rating_filter`). Prompts with net 👍 in that server (votes on
 `/prompt` results there, reactions on its daily posts) are preferred: one of them is drawn,
 weighted by its 👍, whenever there is one. The draw is seeded by server and day, so a repeat
 of the same choice gives the same prompt. If every prompt was posted within the window, the
@@ -33,15 +34,16 @@ from zoneinfo import ZoneInfo
 from retraining.scheduler import JobSpec
 from storage.database import Database, utcnow
 from storage.models import DailySchedule, Prompt
+from storage.ratings import effective_ceiling, parse_rating
 from storage.repositories import daily as repo
+from storage.repositories.guild_settings import guild_settings
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "daily:"
 MISFIRE_GRACE_S = 6 * 3600  # a post missed while every scheduler was down still goes out
 
-#: Rating ceiling per server: prompt ids a server may not be shown (wired to the server's
-#: content settings by whoever composes the process; None: no ratings known).
+#: Which of the candidate prompts a server may be shown (default: its rating ceiling).
 RatingFilter = Callable[[str, list[Prompt]], list[Prompt]]
 
 
@@ -105,7 +107,8 @@ def choose_daily_post(
     rating_filter: RatingFilter | None = None,
 ) -> int | None:
     """Write today's pending post for ``guild_id``; its id, or None when the schedule is off
-    or today already has a post (then nothing is written)."""
+    or today already has a post (then nothing is written). ``rating_filter`` defaults to
+    the server's rating ceiling."""
     with db.session() as session:
         schedule = repo.get_schedule(session, guild_id)
         if schedule is None or not schedule.enabled:
@@ -114,8 +117,7 @@ def choose_daily_post(
         if repo.post_for_day(session, guild_id, day) is not None:
             return None
         candidates = repo.daily_candidates(session, guild_id, schedule.genre)
-        if rating_filter is not None:
-            candidates = rating_filter(guild_id, candidates)
+        candidates = (rating_filter or default_rating_filter(db))(guild_id, candidates)
         if not candidates:
             log.warning("daily prompt for %s: no prompt fits (genre %s)", guild_id, schedule.genre)
             return None
@@ -158,6 +160,14 @@ def scheduled_daily_post(guild_id: str) -> None:
         db.dispose()
 
 
-def default_rating_filter(db: Database) -> RatingFilter | None:
-    """The server's rating ceiling, once content ratings exist (issue #14); None before."""
-    return None
+def default_rating_filter(db: Database) -> RatingFilter:
+    """The server's rating ceiling (its content setting). The scheduler cannot ask Discord
+    whether the channel is age-restricted, so the ceiling is taken as for an ordinary channel:
+    ``mature`` is never chosen for a daily post."""
+
+    def within_ceiling(guild_id: str, prompts: list[Prompt]) -> list[Prompt]:
+        with db.session() as session:
+            ceiling = effective_ceiling(guild_settings(session, guild_id).content_ceiling, False)
+        return [p for p in prompts if parse_rating(p.rating).level <= ceiling.level]
+
+    return within_ceiling

@@ -1,12 +1,14 @@
 """The retraining schedule on APScheduler 3.x, kept in the database so it survives restarts.
 
-Two jobs, both in a SQLAlchemyJobStore on the app's database:
+Three jobs, all in a SQLAlchemyJobStore on the app's database:
 
 - ``retrain-cycle`` (cron from ``PROMPTBOT_RETRAIN_SCHEDULE``, default ``0 4 * * mon``: Mondays
   04:00 UTC; weekdays are best named, since APScheduler numbers Monday 0, not 1):
   one retraining cycle; the ``retrain`` lease keeps it to one at a time across processes.
 - ``experiment-check`` (hourly): decide the running experiment (interleaved or A/B)
   when the data allow.
+- ``guild-retention`` (hourly): delete the data of servers the bot left more than
+  ``PROMPTBOT_GUILD_RETENTION_DAYS`` ago (retraining.retention).
 
 ``coalesce=True`` turns a backlog of missed runs into one; ``max_instances=1`` stops a slow
 cycle overlapping itself; ``misfire_grace_time`` lets a run missed while the process was down
@@ -31,7 +33,7 @@ from storage.job_store import scheduler_job_store
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
-CYCLE_JOB, EXPERIMENT_JOB = "retrain-cycle", "experiment-check"
+CYCLE_JOB, EXPERIMENT_JOB, RETENTION_JOB = "retrain-cycle", "experiment-check", "guild-retention"
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
 
 
@@ -56,13 +58,17 @@ def retrain_trigger(expression: str) -> Any:
 
 
 def default_jobs(settings: Settings) -> dict[str, JobSpec]:
-    """The schedule promptbot runs: a retraining cycle and the hourly experiment check."""
+    """The schedule promptbot runs: a retraining cycle, the hourly experiment check and the
+    hourly retention job."""
     return {
         CYCLE_JOB: JobSpec(
             "retraining.scheduler:scheduled_cycle", retrain_trigger(settings.retrain_schedule)
         ),
         EXPERIMENT_JOB: JobSpec(
             "retraining.scheduler:scheduled_experiment_check", retrain_trigger("interval:3600")
+        ),
+        RETENTION_JOB: JobSpec(
+            "retraining.scheduler:scheduled_retention", retrain_trigger("interval:3600")
         ),
     }
 
@@ -89,6 +95,17 @@ def scheduled_experiment_check() -> None:
         outcome = check_experiment(db, settings)
         if outcome and outcome[1].decision:
             log.info("experiment %s: %s (%s)", outcome[0], outcome[1].decision, outcome[1].reason)
+    finally:
+        db.dispose()
+
+
+def scheduled_retention() -> None:
+    from retraining.retention import purge_departed_guilds
+
+    settings = Settings()
+    db = Database(settings.sqlalchemy_url)
+    try:
+        purge_departed_guilds(db, settings.guild_retention_days)
     finally:
         db.dispose()
 

@@ -5,6 +5,11 @@ uses (PromptService: requests, results, votes), react by a click model using the
 judgments, and the same retraining cycle, gate and experiment checks run on their votes —
 on a database of the simulation's own. The champion is measured each day on a separate judged
 query set (``--eval-queries``) that never influences any decision.
+
+``hostile_share`` adds one hostile user who, for every query they ask, 👍 the worst result
+shown and 👎 the best (by the hidden judgments), and asks just often enough to cast that
+share of all votes. ``influence_rule`` switches retraining.vote_pairs' rule 10 on or off, so
+the two can be compared on the same seeds (bench/hostile_user.py).
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from storage.repositories.monitoring import arm_votes_between, count_requests_be
 from storage.settings import Settings
 
 SIM_START = datetime(2026, 1, 5, 0, 0)
-INJECTED = ("bad", "aa", "injected")  # version ids of candidates put into an experiment directly
+INJECTED = ("bad", "aa", "injected")
+HOSTILE_USER = "sim-hostile"  # version ids of candidates put into an experiment directly
 
 
 @dataclass
@@ -76,6 +82,9 @@ class SimConfig:
     retrain_from: str = "champion"  # each generation builds on the last one that won
     experiment_mode: str = "interleave"  # or "ab" (see PROMPTBOT_EXPERIMENT_MODE)
     experiment_checks_per_day: int = 24  # the live scheduler checks hourly
+    hostile_share: float = 0.0  # share of all votes cast by one hostile user (0: none)
+    influence_rule: bool = True  # retraining.vote_pairs rule 10
+    cycle_min_voters: int = 20  # rule 10's min_voters (a small simulated server may want fewer)
 
 
 def _uses_shipped_set(cfg: SimConfig) -> bool:
@@ -103,8 +112,12 @@ class Simulation:
                 "replay_min_pairs": cfg.replay_min_pairs,
                 "retrain_from": cfg.retrain_from,
                 "experiment_mode": cfg.experiment_mode,
+                "influence_rule": cfg.influence_rule,
+                "influence_min_voters": cfg.cycle_min_voters,
             }
         )
+        self.hostile_votes = 0
+        self.all_votes = 0
         self.now = SIM_START
         self.decisions: list[dict[str, Any]] = []
         self.days: list[dict[str, Any]] = []
@@ -178,7 +191,8 @@ class Simulation:
             self.now = day_start + i * step
             if i and i % check_every == 0:
                 self._check_experiment(day)
-            user = self.rng.choice(self.users)
+            hostile = self._hostile_asks()
+            user = HOSTILE_USER if hostile else self.rng.choice(self.users)
             served = self.service.serve(
                 user,
                 query.query,
@@ -186,16 +200,37 @@ class Simulation:
                 source="simulator",
                 now=self.now,
             )
-            for result in served.results:
+            grades = [query.relevant.get(r.prompt.id, 0) for r in served.results]
+            for result, value in zip(served.results, self._reactions(hostile, grades), strict=True):
                 message_id = f"sim-{served.request_id}-{result.rank}"
                 self.service.attach_message(result.result_id, message_id, "simulated")
-                value = self.cfg.click.reaction(
-                    result.rank, query.relevant.get(result.prompt.id, 0), self.rng
-                )
                 if value is not None:
                     self.service.record_reaction(
                         message_id, user, "👍" if value > 0 else "👎", True, self.now
                     )
+                    self.all_votes += 1
+                    self.hostile_votes += hostile
+
+    def _hostile_asks(self) -> bool:
+        """The hostile user asks whenever their share of the votes so far is below target."""
+        share = self.cfg.hostile_share
+        return share > 0 and self.hostile_votes < share * (self.all_votes + 2)
+
+    def _reactions(self, hostile: bool, grades: list[int]) -> list[int | None]:
+        """Per shown result: +1, -1 or no reaction. Honest users follow the click model;
+        the hostile user 👍 the worst result and 👎 the best (the later of equally bad ones,
+        the earlier of equally good), and nothing when every result is graded alike."""
+        if not hostile:
+            return [
+                self.cfg.click.reaction(rank, grade, self.rng)
+                for rank, grade in enumerate(grades, start=1)
+            ]
+        reactions: list[int | None] = [None] * len(grades)
+        if len(set(grades)) > 1:
+            worst = max(range(len(grades)), key=lambda i: (-grades[i], i))
+            best = min(range(len(grades)), key=lambda i: (-grades[i], i))
+            reactions[worst], reactions[best] = 1, -1
+        return reactions
 
     def _champion_ndcg5(self) -> tuple[str, float | None]:
         state = self.pool.refresh()
@@ -390,7 +425,14 @@ class Simulation:
                 "experiment_mode": self.cfg.experiment_mode,
                 "user_queries": len(self.users_queries),
                 "eval_queries": len(self.eval_queries),
+                "hostile_share": self.cfg.hostile_share,
+                "influence_rule": self.cfg.influence_rule,
             },
+            "votes": self.all_votes,
+            "hostile_votes": self.hostile_votes,
+            "promoted": [
+                d["candidate_version"] for d in self.decisions if d["decision"] == "promoted"
+            ],
         }
         if self.cfg.inject_bad_candidate:
             summary["bad_candidate_promoted"] = any(

@@ -17,6 +17,18 @@
    query (default 20% held out), so the gate can test on queries the candidate never saw.
    With too few distinct queries for that to hold any out, the hash is taken over
    (query, prompt) instead, so the gate still has a slice to judge by.
+9. Votes from servers that chose not to contribute (``/settings contribute_votes no``) are
+   left out before anything else; they stay stored for that server's own statistics.
+10. **No single voice decides** (:class:`InfluenceRule`, on by default): a user has one voice
+    per (query, prompt), however often they ask and vote, and majorities count users, not
+    votes; once the dataset has ``min_voters`` distinct voters, a judgment needs at least
+    ``min_agreeing_users`` users on its side, so what one account (or one person asking the
+    same query many times) says alone never becomes a training pair — nor a held-out
+    judgment the gate decides by. Optionally (``heldout_user_fraction`` > 0, off by
+    default because it costs most of the held-out slice on a small server) the users are
+    also split by a stable hash of their id, so the held-out votes come from other users
+    than the training votes. The simulator's hostile-user runs (docs/results.md) measure
+    what the rule costs and what it stops.
 """
 
 from __future__ import annotations
@@ -30,7 +42,28 @@ from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
 from retrieval.corpus_view import CorpusPrompt
 from storage.repositories.votes import VoteView
 
-RULES_VERSION = 1
+RULES_VERSION = 2  # 2: server opt-outs and the influence rule (rules 9 and 10)
+
+
+@dataclass(frozen=True)
+class InfluenceRule:
+    """Rule 10 of the module docstring; ``enabled`` False restores rules 1-9 alone."""
+
+    enabled: bool = True
+    min_agreeing_users: int = 2
+    min_voters: int = 20
+    heldout_user_fraction: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "enabled": self.enabled,
+            "min_agreeing_users": self.min_agreeing_users,
+            "min_voters": self.min_voters,
+            "heldout_user_fraction": self.heldout_user_fraction,
+        }
+
+
+NO_INFLUENCE_RULE = InfluenceRule(enabled=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +100,31 @@ def majority(votes: Iterable[VoteView]) -> list[VoteJudgment]:
     return [VoteJudgment(q, p, 1 if s > 0 else -1) for (q, p), s in sorted(tally.items()) if s]
 
 
+def user_majority(votes: Iterable[VoteView], min_agreeing: int) -> tuple[list[VoteJudgment], int]:
+    """Rule 10's majority: each user's votes on one (query, prompt) count as one voice (the
+    sign of their sum), a judgment takes the side of more users, and it stands only with at
+    least ``min_agreeing`` users on that side. Returns (judgments, how many stood alone)."""
+    voices: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for vote in votes:
+        voices[(vote.query, vote.prompt_id)][vote.user_id] += vote.value
+    judgments, too_few = [], 0
+    for (query, prompt_id), by_user in sorted(voices.items()):
+        up = sum(1 for total in by_user.values() if total > 0)
+        down = sum(1 for total in by_user.values() if total < 0)
+        if up == down:
+            continue
+        if max(up, down) < min_agreeing:
+            too_few += 1
+            continue
+        judgments.append(VoteJudgment(query, prompt_id, 1 if up > down else -1))
+    return judgments, too_few
+
+
+def is_heldout_user(user_id: str, fraction: float) -> bool:
+    digest = hashlib.sha256(f"heldout-user:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
 def is_heldout_query(query: str, fraction: float) -> bool:
     digest = hashlib.sha256(query.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
@@ -95,18 +153,30 @@ def build_vote_pairs(
     daily_cap: int,
     heldout_fraction: float = 0.2,
     forbidden_anchors: frozenset[str] = frozenset(),
+    excluded_guilds: frozenset[str] = frozenset(),
+    influence: InfluenceRule = NO_INFLUENCE_RULE,
 ) -> VotePairs:
     counts: Counter[str] = Counter(votes_in=len(votes))
-    active = [v for v in votes if not v.removed]
-    counts["removed_ignored"] = len(votes) - len(active)
+    contributed = [v for v in votes if v.guild_id is None or v.guild_id not in excluded_guilds]
+    counts["server_opted_out"] = len(votes) - len(contributed)
+    active = [v for v in contributed if not v.removed]
+    counts["removed_ignored"] = len(contributed) - len(active)
     capped = apply_daily_cap(active, daily_cap)
     counts["over_daily_cap"] = len(active) - len(capped)
-    judgments = majority(capped)
-    counts["conflict_ties_dropped"] = len({(v.query, v.prompt_id) for v in capped}) - len(judgments)
     known = {p.id: p for p in prompts}
-    judgments = [j for j in judgments if j.prompt_id in known]
-
-    train, heldout = split_heldout(judgments, heldout_fraction)
+    if influence.enabled:
+        train, heldout = _judgments_under_influence_rule(
+            capped, influence, heldout_fraction, counts
+        )
+        train = [j for j in train if j.prompt_id in known]
+        heldout = [j for j in heldout if j.prompt_id in known]
+    else:
+        judgments = majority(capped)
+        counts["conflict_ties_dropped"] = len({(v.query, v.prompt_id) for v in capped}) - len(
+            judgments
+        )
+        judgments = [j for j in judgments if j.prompt_id in known]
+        train, heldout = split_heldout(judgments, heldout_fraction)
     positives: dict[str, list[str]] = defaultdict(list)
     negatives: dict[str, list[str]] = defaultdict(list)
     for j in train:
@@ -130,6 +200,33 @@ def build_vote_pairs(
     counts["heldout_judgments"] = len(heldout)
     ids = [v.vote_id for v in votes]
     return VotePairs(pairs, heldout, dict(counts), min(ids, default=None), max(ids, default=None))
+
+
+def _judgments_under_influence_rule(
+    votes: list[VoteView], rule: InfluenceRule, heldout_fraction: float, counts: Counter[str]
+) -> tuple[list[VoteJudgment], list[VoteJudgment]]:
+    """(train, held-out) judgments: users split first (rule 10), then queries (rule 8) on
+    each side, so no user's votes are on both sides."""
+    voters = {v.user_id for v in votes}
+    min_agreeing = rule.min_agreeing_users if len(voters) >= rule.min_voters else 1
+    gate_users = {u for u in voters if is_heldout_user(u, rule.heldout_user_fraction)}
+    # with no split asked for (or too few users to split), queries alone split the votes
+    if not gate_users or gate_users == voters:
+        judgments, alone = user_majority(votes, min_agreeing)
+        counts["judgments_of_one_user_dropped"] = alone
+        train, heldout = split_heldout(judgments, heldout_fraction)
+        counts["heldout_from_other_users"] = 0
+        return train, heldout
+    train_votes = [v for v in votes if v.user_id not in gate_users]
+    gate_votes = [v for v in votes if v.user_id in gate_users]
+    train_judgments, alone_train = user_majority(train_votes, min_agreeing)
+    gate_judgments, alone_gate = user_majority(gate_votes, min_agreeing)
+    counts["judgments_of_one_user_dropped"] = alone_train + alone_gate
+    train, _ = split_heldout(train_judgments, heldout_fraction)
+    _, heldout = split_heldout(gate_judgments, heldout_fraction)
+    counts["heldout_from_other_users"] = 1
+    counts["gate_users"] = len(gate_users)
+    return train, heldout
 
 
 def _tag_positives(

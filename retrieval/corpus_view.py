@@ -9,6 +9,7 @@ from retrieval.vocabulary import Vocabulary, default_vocabulary
 from storage.database import Database
 from storage.models import Prompt
 from storage.prompt_file import PromptRecord, read_prompt_file
+from storage.ratings import DEFAULT_RATING, Rating
 from storage.repositories.prompts import SHARED, list_prompts
 
 
@@ -20,6 +21,7 @@ class CorpusPrompt:
     genres: list[str]
     themes: list[str]
     content_hash: str
+    rating: Rating = DEFAULT_RATING
     guild_id: str | None = None  # None: the shared corpus; else the server that owns it
     local_id: str | None = None  # the id the owning server gave it
 
@@ -32,6 +34,7 @@ def from_record(record: PromptRecord) -> CorpusPrompt:
         list(record.genres),
         list(record.themes),
         record.content_hash,
+        record.rating,
     )
 
 
@@ -43,8 +46,9 @@ def from_row(p: Prompt) -> CorpusPrompt:
         list(p.genres),
         list(p.themes),
         p.content_hash,
-        p.guild_id,
-        p.local_id,
+        Rating(p.rating),
+        guild_id=p.guild_id,
+        local_id=p.local_id,
     )
 
 

@@ -30,6 +30,8 @@ from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
 from retrieval.vocabulary import normalize_query
+from storage.ratings import Rating
+from storage.repositories.prompts import served_version
 
 Backend = Literal["onnx", "onnx-int8", "torch"]
 RRF_K = 60
@@ -86,6 +88,9 @@ class SearchEngine:
         self.approximate_above = approximate_above
         self.hybrid = hybrid
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
+        self._rating_levels = np.fromiter(
+            (p.rating.level for p in self.prompts), dtype=np.int8, count=len(self.prompts)
+        )
         self._bm25 = _Bm25([_bm25_text(p) for p in self.prompts]) if hybrid else None
         self._shared = np.fromiter(
             (p.guild_id is None for p in self.prompts), dtype=bool, count=len(self.prompts)
@@ -136,30 +141,52 @@ class SearchEngine:
             mask[excluded] = False
         return mask
 
-    def _mask(self, genre: str | None, scope: Scope | None) -> np.ndarray | None:
-        genre_mask, scope_mask = self.genre_mask(genre), self.scope_mask(scope)
-        if genre_mask is None or scope_mask is None:
-            return genre_mask if scope_mask is None else scope_mask
-        return genre_mask & scope_mask
+    def _mask(
+        self, genre: str | None, max_rating: Rating | None, scope: Scope | None
+    ) -> np.ndarray | None:
+        """Every restriction of one search combined (None: no restriction at all)."""
+        filters, scope_mask = self.filter_mask(genre, max_rating), self.scope_mask(scope)
+        if filters is None or scope_mask is None:
+            return filters if scope_mask is None else scope_mask
+        return filters & scope_mask
+
+    def rating_mask(self, max_rating: Rating | None) -> np.ndarray | None:
+        """Prompts rated at most ``max_rating``; None: no limit."""
+        if max_rating is None or max_rating.level >= len(Rating) - 1:
+            return None
+        return self._rating_levels <= max_rating.level
+
+    def filter_mask(self, genre: str | None, max_rating: Rating | None) -> np.ndarray | None:
+        genres, ratings = self.genre_mask(genre), self.rating_mask(max_rating)
+        if genres is None or ratings is None:
+            return genres if ratings is None else ratings
+        return genres & ratings
 
     def search(
-        self, query: str, k: int = 5, genre: str | None = None, scope: Scope | None = None
+        self,
+        query: str,
+        k: int = 5,
+        genre: str | None = None,
+        max_rating: Rating | None = None,
+        scope: Scope | None = None,
     ) -> list[Hit]:
-        return self.search_many([query], k, genre, scope)[0]
+        return self.search_many([query], k, genre, max_rating, scope)[0]
 
     def search_many(
         self,
         queries: Sequence[str],
         k: int = 5,
         genre: str | None = None,
+        max_rating: Rating | None = None,
         scope: Scope | None = None,
     ) -> list[list[Hit]]:
-        """Top-k hits per query (queries are normalized here, so callers may pass raw text)."""
+        """Top-k hits per query (queries are normalized here, so callers may pass raw text),
+        among the prompts of ``genre`` rated at most ``max_rating`` (None: any)."""
         if not self.prompts or not queries:
             return [[] for _ in queries]
         normalized = [normalize_query(q) or q for q in queries]
         vectors = self.encoder.encode(normalized, batch_size=64)
-        mask = self._mask(genre, scope)
+        mask = self._mask(genre, max_rating, scope)
         if mask is not None and not mask.any():
             return [[] for _ in queries]
         depth = min(len(self.prompts), max(k, 100) if self._bm25 else k)
@@ -195,7 +222,8 @@ class SearchEngine:
         return prompt_id in self._row_of
 
     def content_hashes(self) -> dict[str, str]:
-        return {p.id: p.content_hash for p in self.prompts}
+        """id -> served version (content hash and rating), as storage's corpus_versions."""
+        return {p.id: served_version(p.content_hash, p.rating.value) for p in self.prompts}
 
     def with_changes(self, upserted: Sequence[CorpusPrompt], removed: set[str]) -> SearchEngine:
         """A new engine with ``upserted`` prompts added or replaced and ``removed`` ids gone,
@@ -203,12 +231,25 @@ class SearchEngine:
         left untouched, so searches running on it finish undisturbed while the pool swaps."""
         replaced = {p.id for p in upserted} | removed
         keep = [row for row, p in enumerate(self.prompts) if p.id not in replaced]
-        fresh = (
-            self.encoder.encode([document_text(p) for p in upserted], batch_size=32)
-            if upserted
-            else np.empty((0, self.matrix.shape[1]), dtype=np.float32)
+        known = {p.content_hash: row for row, p in enumerate(self.prompts)}  # re-rated: reuse
+        to_encode = [p for p in upserted if p.content_hash not in known]
+        encoded = dict(
+            zip(
+                (p.content_hash for p in to_encode),
+                self.encoder.encode([document_text(p) for p in to_encode], batch_size=32)
+                if to_encode
+                else [],
+                strict=True,
+            )
         )
-        matrix = np.concatenate([self.matrix[keep], np.asarray(fresh, dtype=np.float32)])
+        fresh = [
+            encoded[p.content_hash]
+            if p.content_hash in encoded
+            else self.matrix[known[p.content_hash]]
+            for p in upserted
+        ]
+        new_rows = np.asarray(fresh, dtype=np.float32).reshape(len(upserted), self.matrix.shape[1])
+        matrix = np.concatenate([self.matrix[keep], new_rows])
         prompts = [self.prompts[row] for row in keep] + list(upserted)
         return SearchEngine(
             self.model,

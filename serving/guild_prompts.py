@@ -39,6 +39,7 @@ from storage.prompt_file import (
     parse_lines,
     record_from_object,
 )
+from storage.ratings import DEFAULT_RATING, parse_rating
 from storage.repositories import guild_prompts as repo
 from storage.repositories.guild_prompts import CurationSettings
 
@@ -143,10 +144,23 @@ class GuildPrompts:
     # ------------------------------------------------------------------ validation
 
     def record_from_fields(
-        self, local_id: str, title: str, text: str, genres: str, themes: str
+        self,
+        local_id: str,
+        title: str,
+        text: str,
+        genres: str,
+        themes: str,
+        rating: str = "general",
     ) -> PromptRecord:
-        """A modal's fields as a prompt record, by the prompt file's rules."""
-        obj = {"id": local_id, "title": title, "text": text, "genres": genres, "themes": themes}
+        """A modal's fields as a prompt record, by the prompt file's rules (rating too)."""
+        obj = {
+            "id": local_id,
+            "title": title,
+            "text": text,
+            "genres": genres,
+            "themes": themes,
+            "rating": (rating or "general").strip().lower(),
+        }
         try:
             record = record_from_object(obj)
         except PromptFieldError as exc:
@@ -262,7 +276,12 @@ class GuildPrompts:
             lines = [
                 json.dumps(
                     PromptRecord(
-                        r.local_id or r.id, r.text, r.title, list(r.genres), list(r.themes)
+                        r.local_id or r.id,
+                        r.text,
+                        r.title,
+                        list(r.genres),
+                        list(r.themes),
+                        parse_rating(r.rating),
                     ).to_json(),
                     ensure_ascii=False,
                 )
@@ -336,7 +355,9 @@ class GuildPrompts:
         if duplicate is not None:
             raise GuildPromptError(duplicate_message(duplicate))
         with self.db.session() as session:
-            row = repo.add_submission(session, guild_id, submitter_id, record, rating, self.clock())
+            row = repo.add_submission(
+                session, guild_id, submitter_id, record, rating or record.rating.value, self.clock()
+            )
             session.expunge(row)
         return row
 
@@ -362,7 +383,14 @@ class GuildPrompts:
                 session.expunge(row)
                 return Decision(False, row, message=already_decided(row))
             local_id = f"s{submission_id}"  # unique per submission: approvals never collide
-            record = PromptRecord(local_id, row.text, row.title, list(row.genres), list(row.themes))
+            record = PromptRecord(
+                local_id,
+                row.text,
+                row.title,
+                list(row.genres),
+                list(row.themes),
+                parse_rating(row.rating or DEFAULT_RATING.value),
+            )
             key = repo.guild_prompt_key(guild_id, local_id)
             if not repo.decide_submission(
                 session,

@@ -5,6 +5,10 @@ for this user, or in interleave mode a team-drafted list from champion and candi
 searches, and records the request with its results in one transaction.
 ``record_reaction`` turns a 👍/👎 on a result message into a vote. Both take ``now`` so the
 simulator can run them on simulated time.
+
+A server's own settings (serving.guild_settings) apply here, so every caller gets them: its
+content ceiling (``mature`` only in age-restricted channels), its default and maximum count,
+and whether its users join experiments (if not, they always get the champion).
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import Hit, Scope
 from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
+from serving.guild_settings import GuildSettingsCache, ceiling_for
 from serving.model_pool import ModelPool
 from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database, utcnow
 from storage.models import Arm, ExperimentMode
+from storage.ratings import Rating
 from storage.repositories.daily import record_daily_reaction
 from storage.repositories.experiments import running_experiment
+from storage.repositories.privacy import forgotten_voters, reaction_given_again, voter_digest
 from storage.repositories.requests import ShownResult, attach_message, record_request
 from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
 
@@ -84,12 +91,14 @@ class PromptService:
         pool: ModelPool,
         max_keywords_chars: int = 200,
         clock: Callable[[], datetime] = utcnow,
+        guild_settings: GuildSettingsCache | None = None,
         scopes: Callable[[str | None], Scope] | None = None,
     ) -> None:
         self.db = db
         self.pool = pool
         self.max_keywords_chars = max_keywords_chars
         self.clock = clock
+        self.guild_settings = guild_settings or GuildSettingsCache(db)
         self.scopes = scopes
 
     def scope_for(self, guild_id: str | None) -> Scope:
@@ -98,12 +107,14 @@ class PromptService:
         another server's."""
         return self.scopes(guild_id) if self.scopes is not None else Scope(guild_id)
 
-    def _assign(self, user_id: str) -> Assignment:
+    def _assign(self, user_id: str, join_experiments: bool = True) -> Assignment:
         state = self.pool.state or self.pool.refresh()
         with self.db.session() as session:
             experiment = running_experiment(session)
             if experiment is None or state.fallback_reason:
                 return Assignment(state.serving_id)
+            if not join_experiments:  # the server opted out: always the champion
+                return Assignment(experiment.champion_version_id)
             share = experiment.traffic_share
             if experiment.mode == ExperimentMode.INTERLEAVE:
                 arm = assign_arm(experiment.id, user_id, interleaved_share(share))
@@ -127,16 +138,20 @@ class PromptService:
         k: int,
         genre: str | None,
         now: datetime,
-        scope: Scope,
+        max_rating: Rating | None = None,
+        scope: Scope | None = None,
     ) -> list[tuple[Hit, str, Arm | None]]:
         """(hit, model version, arm) per shown result; interleaved lists are team-drafted, and
         a result both models rank at the same place is stored as ``agreed`` (credited to neither)
         with its drafting model."""
-        hits = self.pool.engine(assignment.version).search(normalized, k, genre, scope)
+        engine = self.pool.engine(assignment.version)
+        hits = engine.search(normalized, k, genre=genre, max_rating=max_rating, scope=scope)
         if assignment.rival is None:
             return [(h, assignment.version, assignment.arm) for h in hits]
         assert assignment.experiment_id is not None
-        rival_hits = self.pool.engine(assignment.rival).search(normalized, k, genre, scope)
+        rival_hits = self.pool.engine(assignment.rival).search(
+            normalized, k, genre=genre, max_rating=max_rating, scope=scope
+        )
         rng = draft_rng(assignment.experiment_id, user_id, normalized, now)
         version_of = {Arm.CHAMPION: assignment.rival, Arm.CANDIDATE: assignment.version}
         drafted = team_draft(rival_hits, hits, k, rng)
@@ -149,21 +164,29 @@ class PromptService:
         self,
         user_id: str,
         keywords: str,
-        count: int = 1,
+        count: int | None = 1,
         genre: str | None = None,
         guild_id: str | None = None,
         channel_id: str | None = None,
         source: str = "discord",
         now: datetime | None = None,
+        age_restricted: bool = False,
     ) -> ServedRequest:
-        """Search and record; raises BadQueryError (nothing recorded) for unusable keywords."""
+        """Search and record; raises BadQueryError (nothing recorded) for unusable keywords.
+
+        ``count`` None: the server's default count; any count is capped at the server's
+        maximum. ``age_restricted``: the channel is marked NSFW by Discord (the only place a
+        ``mature`` prompt may appear, and only if the server's ceiling allows it)."""
         started = time.perf_counter()
         now = now or self.clock()
         normalized = validate_keywords(keywords, self.max_keywords_chars)
-        assignment = self._assign(user_id)
-        k = max(1, min(count, 10))
+        settings = self.guild_settings.get(guild_id)
+        assignment = self._assign(user_id, settings.join_experiments)
+        wanted = settings.default_count if count is None else count
+        k = max(1, min(wanted, settings.max_count if guild_id is not None else 10))
+        ceiling = ceiling_for(settings, age_restricted)
         scope = self.scope_for(guild_id)
-        shown = self._search(assignment, user_id, normalized, k, genre, now, scope)
+        shown = self._search(assignment, user_id, normalized, k, genre, now, ceiling, scope)
         latency_ms = (time.perf_counter() - started) * 1000
         with self.db.session() as session:
             request = record_request(
@@ -203,15 +226,33 @@ class PromptService:
             attach_message(session, result_id, message_id, channel_id)
 
     def record_reaction(
-        self, message_id: str, user_id: str, emoji: str, added: bool, now: datetime | None = None
+        self,
+        message_id: str,
+        user_id: str,
+        emoji: str,
+        added: bool,
+        now: datetime | None = None,
+        live: bool = True,
     ) -> VoteOutcome | None:
-        """A 👍/👎 added or removed on a message; None for any other emoji."""
+        """A 👍/👎 added or removed on a message; None for any other emoji.
+
+        ``live`` False: a reaction read back from Discord after a restart. If its voter asked
+        to be forgotten it is the old reaction, still standing, and is not recorded again; a
+        live reaction by the same voter is a new choice and counts."""
         value = THUMBS.get(emoji)
         if value is None:
             return None
         now = now or self.clock()
         with self.db.session() as session:
+            if (
+                added
+                and not live
+                and voter_digest(user_id) in forgotten_voters(session, message_id)
+            ):
+                return VoteOutcome.UNCHANGED
             if added:
+                if live:
+                    reaction_given_again(session, message_id, user_id)
                 outcome = record_vote(session, message_id, user_id, value, now)
             else:
                 outcome = remove_vote(session, message_id, user_id, value, now)

@@ -94,6 +94,8 @@ class Prompt(Base):
     themes: Mapped[list[str]] = mapped_column(default=list)
     source: Mapped[str] = mapped_column(String(200), default="")
     content_hash: Mapped[str] = mapped_column(String(64))
+    # storage.ratings.Rating; not in content_hash, which keys the embeddings
+    rating: Mapped[str] = mapped_column(String(16), default="general", server_default="general")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     # Scope: NULL is the shared corpus; otherwise the one server that owns the prompt.
@@ -316,6 +318,49 @@ class ReconcileProgress(Base):
     channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     cursor_message_id: Mapped[str | None] = mapped_column(String(32))  # None: last scan finished
     checked_at: Mapped[datetime | None] = mapped_column(DateTime)  # when a scan last finished
+
+
+class GuildSettingsRow(Base):
+    """One server's own choices. NULL (or an empty channel list) means "the bot's default",
+    so a reset clears a column and a later change of a default reaches every server that
+    never chose; storage.repositories.guild_settings reads it as a GuildSettings."""
+
+    __tablename__ = "guild_settings"
+
+    guild_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prompt_channels: Mapped[list[str]] = mapped_column(default=list)  # empty: every channel
+    default_count: Mapped[int | None] = mapped_column(Integer)
+    max_count: Mapped[int | None] = mapped_column(Integer)
+    cooldown_requests: Mapped[int | None] = mapped_column(Integer)
+    cooldown_seconds: Mapped[float | None] = mapped_column(Float)
+    content_ceiling: Mapped[str | None] = mapped_column(String(16))  # storage.ratings.Rating
+    join_experiments: Mapped[bool | None] = mapped_column(Boolean)
+    contribute_votes: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class GuildDeparture(Base):
+    """A server the bot was removed from, and when: its data is deleted once the retention
+    window has passed, unless the bot is added back first (which deletes this row)."""
+
+    __tablename__ = "guild_departures"
+
+    guild_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    left_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class ForgottenReaction(Base):
+    """A 👍/👎 whose vote was deleted at its voter's request, while the reaction itself may
+    still stand on Discord (a bot cannot remove other people's reactions without Manage
+    Messages): catching up after a restart must not read it back as a new vote. The voter
+    is kept only as a digest (storage.repositories.privacy.voter_digest)."""
+
+    __tablename__ = "forgotten_reactions"
+
+    message_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    voter_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    forgotten_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class GuildPromptSettings(Base):

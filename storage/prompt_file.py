@@ -2,10 +2,12 @@
 
 JSON Lines, one object per line::
 
-    {"id": "...", "title": "...", "text": "...", "genres": ["..."], "themes": ["..."]}
+    {"id": "...", "title": "...", "text": "...", "genres": ["..."], "themes": ["..."],
+     "rating": "general"}
 
-``title``, ``genres`` and ``themes`` are optional. Reading never stops at a bad line: each bad
-line becomes a :class:`LineError` with its line number, and every good line is still returned.
+``title``, ``genres``, ``themes`` and ``rating`` are optional. Reading never stops at a bad
+line: each bad line becomes a :class:`LineError` with its line number, and every good line
+is still returned.
 
 What a line may hold, and why:
 
@@ -24,6 +26,10 @@ What a line may hold, and why:
   4,000 (a result embed also holds the title, tags and footer within Discord's 6,000-character
   total, and its description within 4,096), at most 10 tags per list of at most 64 characters
   each (the length of a genre filter).
+* ``rating`` is ``general``, ``teen`` or ``mature`` (storage.ratings); a line without one is
+  ``general``, since files from before ratings were written for the same all-ages bot. The
+  rating is not part of ``content_hash``: that hash keys the embedding cache, and re-rating a
+  prompt changes what may be shown, not what the prompt says.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from storage.ratings import DEFAULT_RATING, Rating, parse_rating
 
 MAX_LINE_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 4_000
@@ -53,6 +61,7 @@ class PromptRecord:
     title: str = ""
     genres: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
+    rating: Rating = DEFAULT_RATING
 
     @property
     def content_hash(self) -> str:
@@ -68,6 +77,7 @@ class PromptRecord:
             "text": self.text,
             "genres": self.genres,
             "themes": self.themes,
+            "rating": self.rating.value,
         }
 
 
@@ -165,7 +175,20 @@ def record_from_object(obj: object) -> PromptRecord:
         title=title,
         genres=_tag_list(obj, "genres"),
         themes=_tag_list(obj, "themes"),
+        rating=_rating(obj),
     )
+
+
+def _rating(obj: dict[str, object]) -> Rating:
+    value = obj.get("rating")
+    if value is None:
+        return DEFAULT_RATING
+    try:
+        return parse_rating(value)
+    except ValueError:
+        raise PromptFieldError(
+            f"'rating' must be one of general, teen, mature (got {str(value)[:20]!r})"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,21 @@ class Settings(BaseSettings):
     discord_api_url: str | None = Field(default=None, description="REST base, e.g. .../api/v10")
     discord_gateway_url: str | None = Field(default=None, description="gateway ws:// URL")
     dev_guild_id: int | None = Field(default=None, description="sync commands to this guild only")
-    admin_role: str | None = Field(default=None, description="role name that may use /model")
+    admin_role: str | None = Field(
+        default=None, description="role name that may use /model status and /settings"
+    )
+    operator_ids: str = Field(
+        default="",
+        description="Discord user ids (comma or space separated) who may change the shared "
+        "model, besides the application's owner or team; entries that are not ids are "
+        "ignored and reported by `promptbot doctor`",
+    )
+    control_guild_id: int | None = Field(
+        default=None, description="register the operators' /model commands only in this guild"
+    )
+    guild_retention_days: float = Field(
+        default=30.0, ge=0, description="delete a removed server's data this long after"
+    )
     cooldown_requests: int = Field(default=5, description="/prompt calls allowed per window")
     cooldown_seconds: float = Field(default=60.0, description="cooldown window")
     reconcile_days: int = Field(default=7, description="on start, re-read reactions this far back")
@@ -100,6 +114,20 @@ class Settings(BaseSettings):
     )
     replay_min_pairs: int = Field(default=2000, description="at least this many corpus pairs")
     votes_daily_cap: int = Field(default=50, description="votes per user per day that count")
+    influence_rule: bool = Field(
+        default=True,
+        description="one voice per user per (query, prompt); judgments need agreeing users "
+        "(retraining.vote_pairs rule 10)",
+    )
+    influence_min_agreeing_users: int = Field(
+        default=2, ge=1, description="users who must agree on a judgment (a big enough dataset)"
+    )
+    influence_min_voters: int = Field(
+        default=20, ge=1, description="distinct voters from which agreement is required"
+    )
+    heldout_user_fraction: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="users whose votes only judge, never train"
+    )
     train_threads: int = Field(default=1, description="torch threads for background training")
     gate_tolerance: float = Field(default=0.01, description="allowed golden-set NDCG@5 drop")
     lease_seconds: float = Field(default=3 * 3600, description="retraining lease expiry")

@@ -1,7 +1,8 @@
 """guild prompts, submissions and the daily prompt
 
 Revision ID: 0005_guild_prompts_daily
-Revises: 0002_gateway_presence
+Revises: 0004_guild_settings (was 0002_gateway_presence; re-chained when issue-14 was
+merged into this branch, so the branch has one head; it depends on nothing 0004 adds)
 Create Date: 2026-12-06 03:50:00
 
 Servers bring their own prompts. This migration adds, and only adds:
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_guild_prompts_daily"
-down_revision: str | None = "0002_gateway_presence"
+down_revision: str | None = "0004_guild_settings"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,7 @@
-"""`promptbot doctor`, `backup` and `restore`: running promptbot as a public bot.
+"""`promptbot doctor`, `backup`, `restore` and `users`: running promptbot as a public bot.
+
+``users show|forget USER_ID`` does what `/privacy show|forget` does, for an operator handling
+a request that came by mail (serving.privacy: the same code).
 
 ``doctor`` prints one line per check (see bot.doctor) and exits 1 when any failed. ``backup``
 and ``restore`` wrap storage.backup; restore also re-registers the packaged base model's path
@@ -14,16 +17,67 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from bot.cli.common import DATABASE_UNAVAILABLE_EXIT, console, fail, load_settings, styled
+from bot.cli.common import (
+    DATABASE_UNAVAILABLE_EXIT,
+    console,
+    fail,
+    load_settings,
+    open_database,
+    styled,
+)
 from storage.database import utcnow
 
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "FAIL": "bold red"}
+
+
+users_app = typer.Typer(help="One user's data (requests by mail).", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
     app.command("backup")(backup)
     app.command("restore")(restore)
+    app.add_typer(users_app, name="users")
+
+
+def _user_id(raw: str) -> str:
+    """A Discord user id as stored; anything else is refused before the database is opened."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 20):
+        fail(f"not a Discord user id: {raw[:40]!r} (the number from Copy User ID)")
+    return str(int(text))
+
+
+@users_app.command("show")
+def users_show(user_id: str = typer.Argument(..., help="Discord user id")) -> None:
+    """How many requests and votes the bot holds for this user, per server."""
+    from serving.privacy import describe_user
+
+    uid = _user_id(user_id)
+    data = describe_user(open_database(load_settings()), uid)
+    console.print(f"{data.total_requests} request(s), {data.total_votes} vote(s)")
+    for guild in sorted(set(data.requests) | set(data.votes), key=lambda g: g or ""):
+        where = guild or "direct messages / CLI"
+        requests, votes = data.requests.get(guild, 0), data.votes.get(guild, 0)
+        console.print(f"  {where}: {requests} request(s), {votes} vote(s)")
+
+
+@users_app.command("forget")
+def users_forget(
+    user_id: str = typer.Argument(..., help="Discord user id"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete the user's votes and unlink their requests (as /privacy forget does)."""
+    import getpass
+
+    from serving.privacy import forget
+
+    uid = _user_id(user_id)
+    db = open_database(load_settings())
+    if not yes and not typer.confirm(f"Delete every vote of user {uid} and unlink their requests?"):
+        fail("nothing deleted")
+    forgotten = forget(db, uid, f"cli:{getpass.getuser()}")
+    console.print(f"deleted {forgotten.votes} vote(s), unlinked {forgotten.requests} request(s)")
 
 
 def doctor(

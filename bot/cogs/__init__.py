@@ -2,7 +2,10 @@
 
 * ``prompts``: `/prompt` and keeping the served model current;
 * ``feedback``: reactions as votes, and catching up on them after a restart;
-* ``admin``: `/model ...` for server managers;
+* ``admin``: `/model ...`: operators change the shared model, server admins see its status;
+* ``settings``: `/settings ...`, one server's own choices;
+* ``privacy``: `/privacy show|forget`;
+* ``guilds``: servers coming and going (for the retention job);
 * ``guild_prompts``: `/prompts ...`, a server's own prompts and their moderation queue;
 * ``daily``: `/daily ...`, the prompt of the day.
 """
@@ -62,8 +65,19 @@ async def add_cogs(bot: PromptBot) -> None:
     from bot.cogs.daily import Daily
     from bot.cogs.feedback import Feedback
     from bot.cogs.guild_prompts import GuildPromptCommands
+    from bot.cogs.guilds import Guilds
+    from bot.cogs.privacy import Privacy
     from bot.cogs.prompts import Prompts
+    from bot.cogs.settings import ServerSettings
 
-    cogs = (Prompts(bot), Feedback(bot), ModelAdmin(bot), GuildPromptCommands(bot), Daily(bot))
-    for cog in cogs:
+    for cog in (
+        Prompts(bot),
+        Feedback(bot),
+        ModelAdmin(bot),
+        ServerSettings(bot),
+        Privacy(bot),
+        Guilds(bot),
+        GuildPromptCommands(bot),
+        Daily(bot),
+    ):
         await bot.add_cog(cog)

@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TAGS_CHARS = 400  # 10 tags of at most 64 characters, comma-separated, fit well within
-RATINGS = ("general", "teen", "mature")
 CONFIRM_TIMEOUT_S = 600.0
 BUTTON_STYLES = {
     "approve": discord.ButtonStyle.success,
@@ -146,13 +145,15 @@ class PromptModal(discord.ui.Modal):
 
     def record(self, service: GuildPrompts, local_id: str) -> tuple[PromptRecord, str]:
         """The typed prompt, validated; GuildPromptError with the reason otherwise."""
-        rating = (self.rating.value or "general").strip().lower()
-        if rating not in RATINGS:
-            raise GuildPromptError(f"rating must be one of {', '.join(RATINGS)} (got {rating!r})")
         record = service.record_from_fields(
-            local_id, self.prompt_title.value, self.text.value, self.genres.value, self.themes.value
+            local_id,
+            self.prompt_title.value,
+            self.text.value,
+            self.genres.value,
+            self.themes.value,
+            self.rating.value,
         )
-        return record, rating
+        return record, record.rating.value
 
     # discord.py types Modal.on_error without the item its base class passes to views
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]

@@ -9,6 +9,11 @@ engine loaded yet, or the interaction already old when it reached the bot — th
 ``defer_after`` seconds for a direct answer before deferring. A /prompt whose window closed
 anyway (Discord answers 10062 *Unknown interaction*) is logged as one line, not a traceback.
 
+A server's settings (serving.guild_settings) decide where `/prompt` answers (elsewhere the
+user gets a private pointer to the allowed channels), a stricter cooldown than the bot's, the
+default and maximum count and the content ceiling; ``mature`` prompts are only served in
+channels Discord marks age-restricted.
+
 Each result message's id is attached to its result row before the bot adds its own 👍/👎, so
 every vote maps to one (query, prompt, rank, model version, arm).
 
@@ -28,11 +33,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.checks import prompt_cooldown
+from bot.checks import UserCooldowns, prompt_cooldown
 from bot.cogs import defer_publicly, send_public, tell
 from bot.formatting import (
     MODEL_UNAVAILABLE,
     NO_CORPUS,
+    channel_pointer,
+    cooldown_notice,
     no_results,
     result_embed,
     unknown_genre,
@@ -40,6 +47,7 @@ from bot.formatting import (
 from retrieval.vocabulary import default_vocabulary
 from serving.model_pool import NoCorpusError
 from serving.prompt_service import THUMBS, BadQueryError, ServedRequest, validate_keywords
+from storage.repositories.guild_settings import GuildSettings
 
 if TYPE_CHECKING:
     from bot.client import PromptBot
@@ -71,6 +79,7 @@ class Prompts(commands.Cog):
     def __init__(self, bot: PromptBot) -> None:
         self.bot = bot
         self.searches_in_flight = 0
+        self.server_cooldowns: dict[str, UserCooldowns] = {}  # a server's stricter rate
 
     async def cog_load(self) -> None:
         self.watch_champion.change_interval(seconds=self.bot.settings.champion_poll_seconds)
@@ -98,7 +107,7 @@ class Prompts(commands.Cog):
     )
     @app_commands.describe(
         keywords="What you'd like to write about, e.g. fantasy dragons",
-        count="How many prompts (1-5)",
+        count="How many prompts (1-5; this server may allow fewer)",
         genre="Only prompts of this genre",
     )
     @prompt_cooldown()
@@ -106,7 +115,7 @@ class Prompts(commands.Cog):
         self,
         interaction: discord.Interaction,
         keywords: str,
-        count: app_commands.Range[int, 1, 5] = 1,
+        count: app_commands.Range[int, 1, 5] | None = None,
         genre: str | None = None,
     ) -> None:
         started, outcome = time.perf_counter(), "unavailable"  # a raise goes to the tree's on_error
@@ -127,9 +136,18 @@ class Prompts(commands.Cog):
             self.bot.metrics.observe_prompt(outcome, time.perf_counter() - started)
 
     async def _answer(
-        self, interaction: discord.Interaction, keywords: str, count: int, genre: str | None
+        self, interaction: discord.Interaction, keywords: str, count: int | None, genre: str | None
     ) -> str:
         """Answer a /prompt; returns how it ended (one of serving.metrics.PROMPT_OUTCOMES)."""
+        server = await asyncio.to_thread(self.bot.guild_settings.get, interaction.guild_id)
+        if not server.allows_channel(_str_or_none(interaction.channel_id)):
+            await tell(interaction, channel_pointer(server.prompt_channels))
+            return "bad_input"
+        wait = self._server_cooldown(interaction, server)
+        if wait is not None:
+            rate, per = self._server_rate(server)
+            await tell(interaction, cooldown_notice(wait, rate, per))
+            return "bad_input"
         try:
             validate_keywords(keywords, self.bot.settings.max_keywords_chars)
         except BadQueryError as exc:
@@ -150,6 +168,28 @@ class Prompts(commands.Cog):
         await self._add_thumbs(messages)
         return "served"
 
+    def _server_rate(self, server: GuildSettings) -> tuple[int, float]:
+        settings = self.bot.settings
+        return (
+            server.cooldown_requests or settings.cooldown_requests,
+            server.cooldown_seconds or settings.cooldown_seconds,
+        )
+
+    def _server_cooldown(
+        self, interaction: discord.Interaction, server: GuildSettings
+    ) -> float | None:
+        """Seconds to wait under the server's own, stricter cooldown (None: go ahead). The
+        bot's global cooldown has already been checked (``prompt_cooldown``)."""
+        if server.guild_id is None or (
+            server.cooldown_requests is None and server.cooldown_seconds is None
+        ):
+            return None
+        rate, per = self._server_rate(server)
+        buckets = self.server_cooldowns.get(server.guild_id)
+        if buckets is None or (buckets.rate, buckets.per) != (rate, per):
+            buckets = self.server_cooldowns[server.guild_id] = UserCooldowns(rate, per)
+        return buckets.retry_after(interaction.user.id, interaction.created_at.timestamp())
+
     @prompt.autocomplete("genre")
     async def genre_autocomplete(
         self, interaction: discord.Interaction, current: str
@@ -157,7 +197,7 @@ class Prompts(commands.Cog):
         return genre_choices(current)
 
     async def _serve(
-        self, interaction: discord.Interaction, keywords: str, count: int, genre: str | None
+        self, interaction: discord.Interaction, keywords: str, count: int | None, genre: str | None
     ) -> ServedRequest | str:
         """Search and record in a thread; defer if it may be slow; explain failures privately
         (then the outcome for the metrics is returned instead)."""
@@ -172,6 +212,9 @@ class Prompts(commands.Cog):
                 genre,
                 _str_or_none(interaction.guild_id),
                 _str_or_none(interaction.channel_id),
+                "discord",
+                None,
+                _age_restricted(interaction.channel),
             )
         )
         self._count_in_flight(work)
@@ -251,6 +294,12 @@ class Prompts(commands.Cog):
 def _age_s(interaction: discord.Interaction) -> float:
     """Seconds since Discord created the interaction (its id holds the time)."""
     return (discord.utils.utcnow() - interaction.created_at).total_seconds()
+
+
+def _age_restricted(channel: object) -> bool:
+    """Discord marks the channel NSFW (age-restricted); DMs and unknown channels are not."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
 
 
 def _str_or_none(value: int | None) -> str | None:

@@ -79,6 +79,7 @@ def write_guild_prompts(
                     themes=record.themes,
                     source=source[:200],
                     content_hash=record.content_hash,
+                    rating=record.rating.value,
                     created_at=now,
                     updated_at=now,
                     guild_id=guild_id,
@@ -87,8 +88,12 @@ def write_guild_prompts(
                 )
             )
             added += 1
-        elif row.content_hash != record.content_hash or row.removed_at is not None:
-            row.title, row.text = record.title, record.text
+        elif (
+            row.content_hash != record.content_hash
+            or row.rating != record.rating.value
+            or row.removed_at is not None
+        ):
+            row.title, row.text, row.rating = record.title, record.text, record.rating.value
             row.genres, row.themes = record.genres, record.themes
             row.content_hash, row.updated_at, row.removed_at = record.content_hash, now, None
             updated += 1
@@ -263,6 +268,7 @@ def edit_submission(
             text=record.text,
             genres=record.genres,
             themes=record.themes,
+            rating=record.rating.value,
             revision=expected_revision + 1,
         )
     )

@@ -103,15 +103,17 @@ def _upsert_all(
                     themes=record.themes,
                     source=source,
                     content_hash=digest,
+                    rating=record.rating.value,
                     created_at=now,
                     updated_at=now,
                 )
             )
             counts.added += 1
-        elif row.content_hash != digest:
+        elif row.content_hash != digest or row.rating != record.rating.value:
             row.title, row.text = record.title, record.text
             row.genres, row.themes = record.genres, record.themes
             row.source, row.content_hash, row.updated_at = source, digest, now
+            row.rating = record.rating.value
             counts.updated += 1
         else:
             counts.unchanged += 1
@@ -155,15 +157,23 @@ def count_prompts(session: Session, scope: str = SHARED) -> int:
     return session.scalar(statement) or 0
 
 
+def served_version(content_hash: str, rating: str) -> str:
+    """What a served index must match for one prompt: its content and its rating (serving
+    filters by rating, so a re-rating must reach it too, though it never re-embeds)."""
+    return f"{content_hash}:{rating}"
+
+
 def corpus_versions(session: Session, scope: str = EVERY_GUILD) -> dict[str, str]:
-    """id -> content hash of every live prompt in ``scope``: what a served index must hold."""
-    statement = _in_scope(select(Prompt.id, Prompt.content_hash), scope, False)
-    return {prompt_id: digest for prompt_id, digest in session.execute(statement)}
+    """id -> served version of every live prompt in ``scope``: what a served index holds."""
+    statement = _in_scope(select(Prompt.id, Prompt.content_hash, Prompt.rating), scope, False)
+    return {
+        pid: served_version(digest, rating) for pid, digest, rating in session.execute(statement)
+    }
 
 
 def corpus_fingerprint(session: Session, scope: str = EVERY_GUILD) -> str:
-    """A hash of every live (id, content hash) in ``scope``: changes whenever a prompt is
-    added, edited or removed."""
+    """A hash of every live (id, content hash, rating) in ``scope``: changes whenever a prompt
+    is added, edited, re-rated or removed."""
     digest = hashlib.sha256()
     for prompt_id, content_hash in sorted(corpus_versions(session, scope).items()):
         digest.update(f"{prompt_id}\0{content_hash}\n".encode())

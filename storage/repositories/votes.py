@@ -91,6 +91,7 @@ class VoteView:
     experiment_id: int | None
     cast_at: datetime
     changed_at: datetime
+    guild_id: str | None = None  # the server of the request (None: DM, CLI or simulator)
 
 
 def list_votes(
@@ -131,6 +132,7 @@ def list_votes(
             experiment_id=v.result.request.experiment_id,
             cast_at=v.cast_at,
             changed_at=v.changed_at,
+            guild_id=v.result.request.guild_id,
         )
         for v in session.scalars(stmt).unique()
     ]

@@ -153,3 +153,20 @@ def test_split_is_fixed_and_leak_free(records) -> None:  # type: ignore[no-untyp
         if any(p in split.heldout_prompts for p in q.relevant)
     ]
     assert len(judged_on_heldout) >= 60
+
+
+def test_every_shipped_prompt_is_rated_by_the_documented_rubric(records) -> None:  # type: ignore[no-untyped-def]
+    """Each line of data/prompts.jsonl carries a rating, and it is the one
+    data/rate_prompts.py's rubric gives (so the rubric in its docstring is what shipped)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rate_prompts", DATA_DIR / "rate_prompts.py")
+    assert spec is not None and spec.loader is not None
+    rubric = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rubric)
+    raw = [json.loads(line) for line in SHIPPED_CORPUS.read_text(encoding="utf-8").splitlines()]
+    assert all("rating" in line for line in raw)
+    assert [line["rating"] for line in raw] == [rubric.rating_of(line) for line in raw]
+    ratings = Counter(r.rating.value for r in records)
+    assert ratings["teen"] > 0 and ratings["general"] > ratings["teen"]
+    assert ratings["mature"] == 0  # none of the shipped prompts qualifies (see the rubric)

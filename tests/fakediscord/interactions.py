@@ -518,6 +518,8 @@ class InteractionRoutes:
             )
 
         message: Message | None = None
+        if record.type == MESSAGE_COMPONENT and kind in (CB_UPDATE, CB_DEFERRED_UPDATE):
+            return self._accept_update(ctx, record, kind, data)
         if kind == CB_MESSAGE:
             validate_message(data, files=len(ctx.files))
             message = self._new_message(
@@ -557,6 +559,26 @@ class InteractionRoutes:
                 response_message_loading=message.loading,
                 response_message_ephemeral=message.ephemeral,
             )
+            response["resource"] = {"type": kind, "message": self.state.message_payload(message)}
+        return 200, response
+
+    def _accept_update(
+        self, ctx: Ctx, record: InteractionRecord, kind: int, data: dict[str, Any]
+    ) -> Result:
+        """A component's interaction edits the message the component is on (type 7), or
+        acknowledges now and edits later through ``@original`` (type 6)."""
+        message = record.original
+        assert message is not None
+        if kind == CB_UPDATE:
+            validate_message(data, editing=True)
+            self.state.apply_edit(message, data, ctx.files)
+            record.edits.append(data)
+            self.fake.events.message_update(message)
+        if ctx.query.get("with_response") not in ("1", "true", "True"):
+            return 204, None
+        interaction = {"id": str(record.id), "type": record.type, "activity_instance_id": None}
+        response: dict[str, Any] = {"interaction": interaction}
+        if kind == CB_UPDATE:
             response["resource"] = {"type": kind, "message": self.state.message_payload(message)}
         return 200, response
 

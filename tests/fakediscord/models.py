@@ -389,6 +389,29 @@ class Application:
     owner: User
     description: str = ""
     flags: int = 0
+    #: (user, role) of each team member when a team owns the application, else empty
+    team: list[tuple[User, str]] = field(default_factory=list)
+    team_id: int = 0
+
+    def team_payload(self) -> dict[str, Any] | None:
+        if not self.team:
+            return None
+        return {
+            "id": str(self.team_id),
+            "name": f"{self.name} team",
+            "icon": None,
+            "owner_user_id": str(self.team[0][0].id),
+            "members": [
+                {
+                    "user": user.payload(),
+                    "team_id": str(self.team_id),
+                    "membership_state": 2,
+                    "permissions": ["*"],
+                    "role": role,
+                }
+                for user, role in self.team
+            ],
+        }
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -402,7 +425,7 @@ class Application:
             "bot_require_code_grant": False,
             "verify_key": "0" * 64,
             "owner": self.owner.payload(),
-            "team": None,
+            "team": self.team_payload(),
             "flags": self.flags,
             "tags": [],
             "redirect_uris": [],

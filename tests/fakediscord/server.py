@@ -274,8 +274,10 @@ class FakeDiscord:
         topic: str | None = None,
         parent_id: int | None = None,
         overwrites: Iterable[Overwrite] = (),
+        nsfw: bool = False,
     ) -> Channel:
-        """Add a channel to a guild (CHANNEL_CREATE to a connected bot)."""
+        """Add a channel to a guild (CHANNEL_CREATE to a connected bot); ``nsfw`` marks it
+        age-restricted."""
         guild = self._guild(guild_id)
         channel = self._new_channel(
             guild,
@@ -285,9 +287,14 @@ class FakeDiscord:
             topic=topic,
             parent_id=parent_id,
             overwrites=list(overwrites),
+            nsfw=nsfw,
         )
         self.events.channel(channel, created=True)
         return channel
+
+    def add_user(self, username: str, *, user_id: int | None = None, bot: bool = False) -> User:
+        """A Discord user who is in no guild yet (an application owner, a team member)."""
+        return self.state.add_user(username, user_id=user_id, bot=bot)
 
     def add_role(
         self,
@@ -622,6 +629,8 @@ class FakeDiscord:
             notifier=self.notifier,
             shard_id=shard,
             source_message=source_message,
+            # a click's @original is the message clicked on (a type 7 update edits it)
+            original=source_message if kind == MESSAGE_COMPONENT else None,
         )
         self.interactions.append(record)
         self.interactions_by_id[record.id] = record
@@ -748,6 +757,43 @@ class FakeDiscord:
         if not record.acknowledged:
             raise AssertionError(f"autocomplete callback rejected: {record.callbacks}")
         return list(record.choices or [])
+
+    async def press_button(
+        self, message: Message, custom_id: str, user_id: Any, timeout: float = 5.0
+    ) -> InteractionRecord:
+        """``user_id`` clicks the button ``custom_id`` on ``message``: :meth:`click_button`
+        with the arguments in another order."""
+        return await self.click_button(user_id, message, custom_id, timeout)
+
+    def set_application_team(self, members: Iterable[tuple[Any, str]]) -> None:
+        """A team owns the application: ``(user id, role)`` per member, role ``admin``,
+        ``developer`` or ``read_only``, as the Developer Portal assigns them."""
+        app = self.state.application
+        team = []
+        for user_id, role in members:
+            user = self.state.users.get(_id(user_id)) or self.state.add_user(
+                f"team{next(self._user_numbers)}", user_id=_id(user_id)
+            )
+            team.append((user, role))
+        app.team, app.team_id = team, self.state.snowflake()
+
+    def remove_bot(self, guild_id: Any) -> None:
+        """The bot is removed from a guild (kicked, or the server deleted it): GUILD_DELETE
+        without ``unavailable``, which discord.py reports as ``on_guild_remove``. The guild
+        stays in the fake, so :meth:`readd_bot` can bring the bot back."""
+        guild = self._guild(guild_id)
+        self.gateway.dispatch("GUILD_DELETE", {"id": str(guild.id)}, guild_id=guild.id)
+        guild.members.pop(self.state.bot_user.id, None)
+
+    def readd_bot(self, guild_id: Any) -> None:
+        """The bot is invited back: its member returns and GUILD_CREATE follows
+        (``on_guild_join``)."""
+        guild = self._guild(guild_id)
+        role = next(r for r in guild.roles.values() if r.bot_id == self.state.bot_user.id)
+        guild.members[self.state.bot_user.id] = Member(
+            user=self.state.bot_user, guild_id=guild.id, roles=[role.id]
+        )
+        self.events.guild_create(guild)
 
     async def _await_response(self, record: InteractionRecord, timeout: float) -> None:
         try:

@@ -54,3 +54,41 @@ def shown(db: Database, message_ids: list[str]) -> int:
         for result, mid in zip(req.results, message_ids, strict=True):
             requests.attach_message(s, result.id, mid, channel_id="7")
         return req.id
+
+
+def request_with_messages(
+    db: Database,
+    user_id: str,
+    guild_id: str | None,
+    message_ids: list[str],
+    experiment_id: int | None = None,
+    arm: str | None = None,
+) -> int:
+    """A request by ``user_id`` in ``guild_id`` showing p0, p1, ... as ``message_ids``."""
+    with db.session() as s:
+        req = requests.record_request(
+            s,
+            user_id=user_id,
+            raw_query="fantasy",
+            normalized_query="fantasy",
+            model_version_id="base",
+            now=T0,
+            guild_id=guild_id,
+            channel_id=f"chan-{guild_id}",
+            experiment_id=experiment_id,
+            arm=arm,
+            results=[
+                requests.ShownResult(f"p{i}", 0.9 - i / 10, "base", arm)
+                for i in range(len(message_ids))
+            ],
+        )
+        for result, mid in zip(req.results, message_ids, strict=True):
+            requests.attach_message(s, result.id, mid, channel_id=f"chan-{guild_id}")
+        return req.id
+
+
+def vote(db: Database, message_id: str, voter: str, value: int = 1) -> None:
+    from storage.repositories.votes import record_vote
+
+    with db.session() as s:
+        record_vote(s, message_id, voter, value, T0)

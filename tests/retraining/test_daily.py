@@ -170,3 +170,23 @@ def test_the_report_shows_daily_feedback(db: Database) -> None:
         repo.record_daily_reaction(session, "m1", "8", -1, True, T0)
         repo.record_daily_reaction(session, "m1", "8", -1, False, T0)  # taken back
     assert daily_feedback_lines(db, None)[-1] == f"| {chosen} | S{chosen[1:]} | 1 | 1 | 0 |"
+
+
+def test_the_daily_prompt_stays_within_the_servers_rating_ceiling(db: Database) -> None:
+    from storage.models import GuildSettingsRow
+
+    ratings = {"s0": "general", "s1": "teen", "s2": "mature", "s3": "teen", "s4": "general"}
+    seed(db, n=5)
+    with db.session() as session:
+        for prompt_id, rating in ratings.items():
+            session.get(Prompt, prompt_id).rating = rating  # type: ignore[union-attr]
+        session.add(GuildSettingsRow(guild_id=GUILD, content_ceiling="general", updated_at=T0))
+    for day in range(4):
+        choose_daily_post(db, GUILD, T0 + timedelta(days=day))
+    chosen = [prompt_id for _, prompt_id in posts(db)]
+    assert set(chosen) == {"s0", "s4"}  # general only; then the oldest general comes back
+    with db.session() as session:
+        session.get(GuildSettingsRow, GUILD).content_ceiling = "mature"  # type: ignore[union-attr]
+    for day in range(4, 10):
+        choose_daily_post(db, GUILD, T0 + timedelta(days=day))
+    assert "s2" not in {prompt_id for _, prompt_id in posts(db)}  # never mature in a channel

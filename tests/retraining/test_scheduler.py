@@ -8,6 +8,7 @@ from retraining.scheduler import (
     CYCLE_JOB,
     EXPERIMENT_JOB,
     JOB_DEFAULTS,
+    RETENTION_JOB,
     build_scheduler,
     default_jobs,
     ensure_jobs,
@@ -38,7 +39,8 @@ def test_jobs_survive_a_restart_with_their_next_run_time(db_url: str, tmp_path: 
     restarted = start_paused(settings)  # a new process: jobs come back from the job store
     assert restarted.get_job(CYCLE_JOB).next_run_time == next_run
     assert restarted.get_job(EXPERIMENT_JOB) is not None
-    assert len(restarted.get_jobs()) == 2
+    assert restarted.get_job(RETENTION_JOB) is not None
+    assert len(restarted.get_jobs()) == 3
     restarted.shutdown(wait=False)
 
     changed = start_paused(settings.model_copy(update={"retrain_schedule": "interval:600"}))

@@ -19,7 +19,9 @@ from tests.helpers.encoders import TextHashEncoder
 def prompt(
     pid: str, text: str, guild: str | None = None, genres: list[str] | None = None
 ) -> CorpusPrompt:
-    return CorpusPrompt(pid, pid.upper(), text, genres or ["Fantasy"], [], f"h-{pid}-{text}", guild)
+    return CorpusPrompt(
+        pid, pid.upper(), text, genres or ["Fantasy"], [], f"h-{pid}-{text}", guild_id=guild
+    )
 
 
 def engine_of(prompts: list[CorpusPrompt], encoder: TextHashEncoder) -> SearchEngine:

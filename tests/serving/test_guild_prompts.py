@@ -186,3 +186,15 @@ def test_own_prompts_only(world: Database, tmp_path: Path) -> None:
     service.add(GUILD, "u", record(service, "1", "winter winter garden"))
     service.set_curation(GUILD, CurationSettings(own_prompts_only=True), "admin")
     assert search(service, GUILD, "dragon castle") == [guild_prompt_key(GUILD, "1")]
+
+
+def test_a_servers_prompt_keeps_its_rating_and_the_ceiling_applies(
+    world: Database, tmp_path: Path
+) -> None:
+    service = make(world, tmp_path)
+    mature = service.record_from_fields("1", "", "ocean ocean desert", "", "", "Mature")
+    service.add(GUILD, "u", mature)
+    assert guild_prompt_key(GUILD, "1") not in search(service, GUILD, "ocean desert")  # teen
+    assert json.loads(service.export(GUILD))["rating"] == "mature"
+    with pytest.raises(GuildPromptError, match="rating"):
+        service.record_from_fields("2", "", "text", "", "", "spicy")

@@ -23,6 +23,7 @@ from serving.prompt_service import BadQueryError, PromptService
 from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database
 from storage.models import Arm, ExperimentMode, ModelStatus, Request, Result
+from storage.ratings import Rating
 from storage.repositories.experiments import start_experiment
 from storage.repositories.model_versions import register_version, set_champion
 from tests.helpers.serving import WORDS, FakeEngines
@@ -170,3 +171,80 @@ def test_unusable_keywords_are_refused_and_nothing_is_recorded(
     with pytest.raises(BadQueryError):
         service_for(db, tmp_path).serve("u1", keywords)
     assert stored_arms(db) == ([], [])
+
+
+RATING_OF = {0: Rating.GENERAL, 1: Rating.TEEN, 2: Rating.MATURE}
+
+
+def rate_corpus(db: Database, tmp_path: Path) -> dict[str, Rating]:
+    """The same 32 prompts, re-imported with a third of them at each rating."""
+    corpus = tmp_path / "rated.jsonl"
+    lines = [
+        {
+            "id": f"p{i:02d}",
+            "text": f"A {WORDS[i % 16]} and a {WORDS[(i * 7 + 3) % 16]}.",
+            "rating": RATING_OF[i % 3].value,
+        }
+        for i in range(32)
+    ]
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert import_prompt_file(db, corpus).ok
+    return {line["id"]: RATING_OF[i % 3] for i, line in enumerate(lines)}
+
+
+def ratings_served(service: PromptService, ratings: dict[str, Rating], **where: object) -> set:
+    shown: set[Rating] = set()
+    for query in ("dragon castle", "ghost ship", "storm ocean", "winter clock", "robot"):
+        served = service.serve("u1", query, count=5, **where)  # type: ignore[arg-type]
+        assert len(served.results) == 5  # filtering never leaves a short list here
+        shown |= {ratings[r.prompt.id] for r in served.results}
+    return shown
+
+
+def test_each_server_sees_only_what_its_ceiling_and_channel_allow(
+    db: Database, tmp_path: Path
+) -> None:
+    ratings = rate_corpus(db, tmp_path)
+    service = service_for(db, tmp_path)
+    service.guild_settings.update("1", {"content_ceiling": Rating.GENERAL}, "t")
+    service.guild_settings.update("3", {"content_ceiling": Rating.MATURE}, "t")
+    general, teen, mature = Rating.GENERAL, Rating.TEEN, Rating.MATURE
+    assert ratings_served(service, ratings, guild_id="1") == {general}
+    assert ratings_served(service, ratings, guild_id="1", age_restricted=True) == {general}
+    assert ratings_served(service, ratings, guild_id="2") == {general, teen}  # default: teen
+    assert ratings_served(service, ratings, guild_id="2", age_restricted=True) == {general, teen}
+    assert ratings_served(service, ratings, guild_id="3") == {general, teen}
+    assert ratings_served(service, ratings, guild_id="3", age_restricted=True) == set(Rating)
+    assert ratings_served(service, ratings) == {general, teen}  # a DM or the CLI: the default
+    assert mature in set(ratings.values())
+
+
+def test_interleaved_lists_respect_the_ceiling_on_both_sides(db: Database, tmp_path: Path) -> None:
+    ratings = rate_corpus(db, tmp_path)
+    start(db, 0.5, ExperimentMode.INTERLEAVE)
+    service = service_for(db, tmp_path)
+    service.guild_settings.update("1", {"content_ceiling": Rating.GENERAL}, "t")
+    served = service.serve("u1", "dragon castle", count=5, guild_id="1")
+    assert served.arm == Arm.INTERLEAVED
+    assert {r.model_version for r in served.results} == {"base", "v1"}
+    assert {ratings[r.prompt.id] for r in served.results} == {Rating.GENERAL}
+
+
+def test_a_server_out_of_experiments_always_gets_the_champion(db: Database, tmp_path: Path) -> None:
+    start(db, 1.0, ExperimentMode.AB)  # everyone else is in the candidate arm
+    service = service_for(db, tmp_path)
+    service.guild_settings.update("1", {"join_experiments": False}, "t")
+    for user in ("u1", "u2", "u3"):
+        out = service.serve(user, "ghost ship", guild_id="1")
+        assert (out.model_version, out.arm, out.experiment_id) == ("base", None, None)
+        inside = service.serve(user, "ghost ship", guild_id="2")
+        assert (inside.model_version, inside.arm) == ("v1", Arm.CANDIDATE)
+
+
+def test_a_servers_default_and_maximum_count(db: Database, tmp_path: Path) -> None:
+    service = service_for(db, tmp_path)
+    service.guild_settings.update("1", {"max_count": 3, "default_count": 2}, "t")
+    assert len(service.serve("u1", "ghost ship", count=None, guild_id="1").results) == 2
+    assert len(service.serve("u1", "ghost ship", count=5, guild_id="1").results) == 3
+    assert len(service.serve("u1", "ghost ship", count=None, guild_id="2").results) == 1
+    assert len(service.serve("u1", "ghost ship", count=5, guild_id="2").results) == 5

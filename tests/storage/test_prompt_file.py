@@ -8,6 +8,7 @@ from pathlib import Path
 
 from storage.database import Database
 from storage.prompt_file import MAX_LINE_BYTES, read_prompt_file
+from storage.ratings import Rating
 
 
 def write_lines(path: Path, lines: list[bytes]) -> Path:
@@ -150,3 +151,41 @@ def test_a_refused_record_is_reported_by_its_line(db: Database, tmp_path: Path) 
     assert report.counts.added == 2
     assert [e.line for e in report.errors] == [2]
     assert "the database refused it" in report.errors[0].message
+
+
+def test_rating_is_optional_general_by_default_and_checked(tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "p.jsonl",
+        [
+            good(1),
+            good(2, rating="teen"),
+            good(3, rating="Mature"),
+            good(4, rating="adult"),
+            good(5, rating=18),
+            good(6, rating=None),
+        ],
+    )
+    read = read_prompt_file(path)
+    assert {r.id: r.rating for r in read.records} == {
+        "g1": Rating.GENERAL,
+        "g2": Rating.TEEN,
+        "g3": Rating.MATURE,
+        "g6": Rating.GENERAL,
+    }
+    assert [(e.line, e.message) for e in read.errors] == [
+        (4, "'rating' must be one of general, teen, mature (got 'adult')"),
+        (5, "'rating' must be one of general, teen, mature (got '18')"),
+    ]
+
+
+def test_the_rating_is_not_part_of_the_content_hash(tmp_path: Path) -> None:
+    """Re-rating a prompt must not re-embed it: the hash keys the embedding cache."""
+    path = write_lines(tmp_path / "p.jsonl", [good(1), good(2, rating="mature")])
+    first, second = read_prompt_file(path).records
+    assert first.rating != second.rating
+    assert first.content_hash != second.content_hash  # different ids' texts differ
+    same_text = read_prompt_file(
+        write_lines(tmp_path / "q.jsonl", [good(1, rating="teen")])
+    ).records[0]
+    assert same_text.content_hash == first.content_hash
+    assert same_text.to_json()["rating"] == "teen"

@@ -1,5 +1,7 @@
-"""`/model ...`: refused for non-admins (even when a server owner shows it to them), private
-replies for admins, audit-logged changes that the next `/prompt` serves without a restart."""
+"""`/model ...`: only operators change the shared model (refused privately for everyone else,
+server admins of any server included, even when a server owner shows it to them); server
+admins get a read-only status; every attempt is audited; changes are served by the next
+`/prompt` without a restart; with a control guild the operator commands live there only."""
 
 from __future__ import annotations
 
@@ -75,48 +77,153 @@ async def test_non_admin_rollback_is_refused_and_changes_nothing(
 
     allow_everyone(fake)
     text = await model(fake, member.id, "rollback")
-    assert "Manage Server" in text
+    assert "Only the bot's operators" in text
     assert champion_id(two_versions) == "v1"
-    with two_versions.session() as session:
-        assert [e.action for e in recent_audit(session)] == ["init_champion"]
     assert (await footer_of_next_prompt(fake)).startswith("model v1")
 
 
-async def test_admin_rollback_is_served_by_the_next_prompt(
+async def test_a_server_admin_may_look_but_not_change_the_shared_model(
     fake: FakeDiscord, two_versions: Database, bot: PromptBot
 ) -> None:
-    assert (await footer_of_next_prompt(fake)).startswith("model v1")
-    manager = fake.add_member(name="manager", permissions=Perm.MANAGE_GUILD)
+    """Manage Server in one server is not a say over what every server is served."""
+    other = fake.add_guild("Other Club", owner_id=fake.add_user("other-owner").id)
+    manager = fake.add_member(other.id, name="manager", permissions=Perm.MANAGE_GUILD)
+    await fake.wait_for_commands("model")
+    for sub, group in (("rollback", None), ("promote", None), ("stop", "experiment")):
+        options = {"version": "base"} if sub == "promote" else {}
+        record = await fake.invoke_command(
+            manager.id,
+            guild_id=other.id,
+            name="model",
+            subcommand=sub,
+            subcommand_group=group,
+            options=options,
+        )
+        text = await wait_notice(record)  # private, and says who may
+        assert "Only the bot's operators" in text and "/model status" in text
+    assert champion_id(two_versions) == "v1"
+    record = await fake.invoke_command(
+        manager.id, guild_id=other.id, name="model", subcommand="status"
+    )
+    status = await wait_notice(record)
+    assert "champion: v1" in status and "serving: v1" in status
+    assert "last training run" not in status  # operators' detail stays with operators
+    with two_versions.session() as session:
+        attempts = [e for e in recent_audit(session) if e.action.startswith("command")]
+    assert [(e.action, e.target) for e in reversed(attempts)] == [
+        ("command.refused", "/model rollback"),
+        ("command.refused", "/model promote"),
+        ("command.refused", "/model experiment stop"),
+        ("command", "/model status"),
+    ]
+    for entry in attempts:
+        assert entry.actor == f"discord:{manager.id}"
+        assert entry.details["guild_id"] == str(other.id)
+        assert entry.details["channel_id"] == str(other.channel.id)
+        assert entry.details["user_id"] == str(manager.id)
 
-    text = await model(fake, manager.id, "rollback")
+
+async def test_operators_change_the_model_and_admins_who_are_operators_too(
+    fake: FakeDiscord, two_versions: Database, bot: PromptBot
+) -> None:
+    """The application's owner (here also the server's owner, so an admin too) is an
+    operator; rollback and promote go through and are served by the next /prompt."""
+    assert (await footer_of_next_prompt(fake)).startswith("model v1")
+    owner = fake.state.owner.id
+    text = await model(fake, owner, "rollback")
     assert "base is now the champion" in text and "Serving now: base" in text
     assert champion_id(two_versions) == "base"
     assert (await footer_of_next_prompt(fake)).startswith("model base")
 
-    text = await model(fake, manager.id, "promote", version="v1")
+    text = await model(fake, owner, "promote", version="v1")
     assert "v1 is now the champion" in text
     assert (await footer_of_next_prompt(fake)).startswith("model v1")
+    status = await model(fake, owner, "status")
+    assert "last training run" in status  # the operator's full status
     with two_versions.session() as session:
         audit = [(e.actor, e.action, e.target) for e in reversed(recent_audit(session))]
-    actor = f"discord:{manager.id}"
-    assert audit[-2:] == [(actor, "rollback", "base"), (actor, "promote", "v1")]
+    actor = f"discord:{owner}"
+    assert audit[-5:] == [
+        (actor, "command", "/model rollback"),
+        (actor, "rollback", "base"),
+        (actor, "command", "/model promote"),
+        (actor, "promote", "v1"),
+        (actor, "command", "/model status"),
+    ]
 
 
-async def test_admin_role_status_list_and_bad_version(
+async def test_operator_commands_live_only_in_the_control_guild(
+    no_leaks: None,
+    two_versions: Database,
+    tmp_path: Path,
+    model_cache_dir: Path,
+) -> None:
+    """With PROMPTBOT_CONTROL_GUILD_ID, other servers get /model status alone; an operator
+    named in PROMPTBOT_OPERATOR_IDS (among garbage entries, which are ignored) and a team
+    member of the application both work from the control guild."""
+    async with FakeDiscord() as fake:
+        control = fake.add_guild("Control", owner_id=fake.add_user("host").id)
+        public = fake.add_guild("Public", owner_id=fake.add_user("public-owner").id)
+        operator = fake.add_user("operator")
+        developer = fake.add_user("developer")
+        fake.set_application_team([(developer.id, "developer")])
+        settings = make_settings(
+            two_versions,
+            tmp_path,
+            model_cache_dir,
+            control_guild_id=control.id,
+            operator_ids=f"not-an-id, {operator.id};-5 12345678901234567890123",
+        )
+        async with running_client(new_bot(settings, two_versions), fake) as client:
+            assert client.operators.ids == {operator.id}
+            assert client.operators.ignored == ("not-an-id", "-5", "12345678901234567890123")
+            await fake.wait_for_commands("prompt", "model")
+            await fake.wait_for(lambda: fake.commands(control.id), what="control commands")
+            [public_model] = [c for c in fake.commands() if c["name"] == "model"]
+            assert [o["name"] for o in public_model["options"]] == ["status"]
+            admin = fake.add_member(public.id, name="admin", permissions=Perm.MANAGE_GUILD)
+            with pytest.raises(ValueError, match="no option 'rollback'"):
+                await fake.invoke_command(
+                    admin.id, guild_id=public.id, name="model", subcommand="rollback"
+                )
+            fake.add_member(control.id, user_id=operator.id, permissions=Perm.MANAGE_GUILD)
+            record = await fake.invoke_command(
+                operator.id, guild_id=control.id, name="model", subcommand="rollback"
+            )
+            assert "base is now the champion" in await wait_notice(record)
+            fake.add_member(control.id, user_id=developer.id, permissions=Perm.MANAGE_GUILD)
+            record = await fake.invoke_command(
+                developer.id,
+                guild_id=control.id,
+                name="model",
+                subcommand="promote",
+                options={"version": "v1"},
+            )
+            assert "v1 is now the champion" in await wait_notice(record)
+            assert champion_id(two_versions) == "v1"
+        assert fake.errors == [] and fake.unhandled == []
+
+
+async def test_operator_list_bad_version_and_autocomplete(
     fake: FakeDiscord, two_versions: Database, bot: PromptBot
 ) -> None:
     role = fake.add_role(name=ADMIN_ROLE)
     curator = fake.add_member(name="curator", roles=[role])
     allow_everyone(fake)  # the role grants nothing on Discord: only the bot's own check
-
-    status = await model(fake, curator.id, "status")
-    assert "champion: v1" in status and "serving: v1" in status
-    listed = await model(fake, curator.id, "list")
-    assert "`base`" in listed and "`v1` champion" in listed
-    assert "No model version 'v9'" in await model(fake, curator.id, "promote", version="v9")
-    assert "No experiment is running" in await model(fake, curator.id, "stop", "experiment")
-    choices = await fake.invoke_autocomplete(
+    assert "champion: v1" in await model(fake, curator.id, "status")  # admin role: may look
+    assert "Only the bot's operators" in await model(fake, curator.id, "list")
+    no_choices = await fake.invoke_autocomplete(
         curator.id, name="model", subcommand="promote", options={"version": "v"}, focused="version"
+    )
+    assert no_choices == []  # version ids are operators' business
+
+    owner = fake.state.owner.id
+    listed = await model(fake, owner, "list")
+    assert "`base`" in listed and "`v1` champion" in listed
+    assert "No model version 'v9'" in await model(fake, owner, "promote", version="v9")
+    assert "No experiment is running" in await model(fake, owner, "stop", "experiment")
+    choices = await fake.invoke_autocomplete(
+        owner, name="model", subcommand="promote", options={"version": "v"}, focused="version"
     )
     assert [c["value"] for c in choices] == ["v1"]
     assert champion_id(two_versions) == "v1"
@@ -132,9 +239,11 @@ async def test_status_shows_why_a_broken_champion_is_not_served(
 
     async with running_client(new_bot(settings, bot_db), fake):
         await fake.wait_for_commands("model")
-        manager = fake.add_member(name="manager", permissions=Perm.MANAGE_GUILD)
-        status = await model(fake, manager.id, "status")
+        status = await model(fake, fake.state.owner.id, "status")  # an operator sees why
         assert "champion: v2" in status and "v2 failed to load" in status
+        manager = fake.add_member(name="manager", permissions=Perm.MANAGE_GUILD)
+        public = await model(fake, manager.id, "status")
+        assert "serving: base (fallback: the champion failed to load)" in public
         assert (await footer_of_next_prompt(fake)).startswith("model base")
 
 
@@ -159,17 +268,17 @@ async def test_experiment_numbers_so_far_and_stopping_it(
     [message] = await results_of(fake, await ask(fake, "fantasy dragons"))
     assert message.embeds[0]["footer"]["text"].startswith("model v1")
     await fake.user_react(USER, message.channel_id, message.id, "👍")
-    manager = fake.add_member(name="manager", permissions=Perm.MANAGE_GUILD)
+    operator = fake.state.owner.id
 
     status = await eventually_async(
-        lambda: model(fake, manager.id, "status"), lambda text: "candidate 👍1 👎0" in text
+        lambda: model(fake, operator, "status"), lambda text: "candidate 👍1 👎0" in text
     )
     assert "experiment 1 (running, A/B): base vs v1" in status
-    stopped = await model(fake, manager.id, "stop", "experiment")
+    stopped = await model(fake, operator, "stop", "experiment")
     assert "Stopped experiment 1; base stays champion" in stopped
     with bot_db.session() as session:
         [entry] = [e for e in recent_audit(session) if e.action == "experiment_stop"]
-    assert (entry.actor, entry.target) == (f"discord:{manager.id}", "v1")
+    assert (entry.actor, entry.target) == (f"discord:{operator}", "v1")
     assert (await footer_of_next_prompt(fake)).startswith("model base")
 
 

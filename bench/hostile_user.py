@@ -1,0 +1,124 @@
+"""One hostile user against the loop, with and without the influence rule (issue #14).
+
+    python -m bench.hostile_user --seeds 5 --out out/hostile            # the docs/results.md table
+    python -m bench.hostile_user --seeds 1 --shares 0.2 --out out/h1    # one quick pair of runs
+
+For each share of votes the hostile user casts (1%, 5%, 20% by default) and each seed, the
+14-day simulation runs twice on the same seed: with retraining.vote_pairs' rule 10 (one voice
+per user per (query, prompt), judgments need two agreeing users) and without it. The hostile
+user 👍 the worst result and 👎 the best for every query they ask (retraining.simulator).
+Reported per run: which versions the loop promoted, and the champion's NDCG@5 on the judged
+evaluation queries after day 14 (the day-0 champion for reference).
+
+Runs are kept small enough for a 2-core machine (``SMALL``): the unseen setting of
+bench.simulation_runs (260 held-out prompts, their 114 judged test queries), 60 users, 80
+requests a day, a retraining cycle on days 5 and 10 (so each candidate can still be tested
+live), and trainings capped at 8 steps of 16 pairs.
+Writes ``runs.json`` in ``--out`` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.simulation_runs import unseen_files
+from retraining.simulator import SimConfig, Simulation
+from retraining.trainer import TrainConfig
+from storage.settings import Settings
+
+SMALL: dict[str, Any] = {
+    "days": 14,
+    "users": 60,
+    "queries_per_day": 80,
+    "cycle_every": 5,
+    "min_votes": 60,
+    "experiment_min_votes": 40,
+    "experiment_max_days": 4.0,
+    "replay_min_pairs": 300,
+    "train_config": TrainConfig(max_steps=8, batch_size=16, threads=1),
+    "experiment_checks_per_day": 6,
+}
+
+
+def run_pair(base: SimConfig, settings: Settings) -> list[dict[str, Any]]:
+    rows = []
+    for rule in (True, False):
+        cfg = replace(base, influence_rule=rule, out=base.out / ("rule" if rule else "norule"))
+        started = time.perf_counter()
+        summary = Simulation(cfg, settings, progress=lambda _m: None).run()
+        rows.append(
+            {
+                "share": cfg.hostile_share,
+                "seed": cfg.seed,
+                "rule": rule,
+                "start_ndcg5": summary["start_ndcg5"],
+                "end_ndcg5": summary["end_ndcg5"],
+                "promoted": summary["promoted"],
+                "hostile_votes": summary["hostile_votes"],
+                "votes": summary["votes"],
+                "gate_rejections": sum(1 for d in summary["decisions"] if d["stage"] == "gate"),
+                "wall_seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| hostile share of votes (measured) | rule | seeds | promoted per run | "
+        "champion NDCG@5, day 14: mean (min-max) | change from day 0 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for share in sorted({r["share"] for r in rows}):
+        for rule in (True, False):
+            group = [r for r in rows if r["share"] == share and r["rule"] == rule]
+            if not group:
+                continue
+            ends = [r["end_ndcg5"] for r in group]
+            start = group[0]["start_ndcg5"]
+            measured = statistics.mean(r["hostile_votes"] / max(1, r["votes"]) for r in group)
+            promoted = ", ".join(str(len(r["promoted"])) for r in group)
+            lines.append(
+                f"| {share:.0%} ({measured:.1%}) | {'on' if rule else 'off'} | {len(group)} | "
+                f"{promoted} | {statistics.mean(ends):.3f} ({min(ends):.3f}-{max(ends):.3f}) | "
+                f"{statistics.mean(ends) - start:+.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 0.05, 0.01])
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--out", type=Path, default=Path("out/hostile"))
+    args = parser.parse_args()
+    settings = Settings()
+    prompts, queries, eval_queries = unseen_files(args.out)
+    rows: list[dict[str, Any]] = []
+    for share in args.shares:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            base = SimConfig(
+                out=args.out / f"share{share:g}-seed{seed}",
+                prompts=prompts,
+                queries=queries,
+                eval_queries=eval_queries,
+                seed=seed,
+                hostile_share=share,
+                **{**SMALL, "days": args.days},
+            )
+            rows += run_pair(base, settings)
+            (args.out / "runs.json").write_text(json.dumps(rows, indent=1))
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
