@@ -6,7 +6,9 @@ Three jobs, all in a SQLAlchemyJobStore on the app's database:
   04:00 UTC; weekdays are best named, since APScheduler numbers Monday 0, not 1):
   one retraining cycle; the ``retrain`` lease keeps it to one at a time across processes.
 - ``experiment-check`` (hourly): decide the running experiment (interleaved or A/B)
-  when the data allow.
+  when the data allow;
+- ``daily:<guild id>``, one per server with a `/daily` schedule (retraining.daily): choose
+  that server's prompt of the day. The leader re-reads the schedules every election round.
 - ``guild-retention`` (hourly): delete the data of servers the bot left more than
   ``PROMPTBOT_GUILD_RETENTION_DAYS`` ago (retraining.retention).
 

@@ -8,7 +8,10 @@ holder that dies (even ``kill -9``) stops renewing, so its lease lapses after
 ``scheduler_lease_seconds`` and a follower takes over within lease + one check interval
 (60 s + 20 s by default). A holder that cannot renew steps down before its lease can lapse,
 so two schedulers never run at once as long as the hosts' clocks agree to within the margin
-between renewal and expiry. A clean stop releases the lease, so a follower takes over at its
+between renewal and expiry. While elected, each round also brings the job store up to date
+with the jobs read from the database (``extra_jobs``: the servers' daily prompts), so a
+`/daily set` in any process reaches the schedule within one round. A clean stop releases the
+lease, so a follower takes over at its
 next check.
 
 Threads, not the event loop: the election and the scheduler both do blocking database I/O
