@@ -26,6 +26,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.checks import Access, requires
 from bot.cogs import tell
 from bot.cogs.prompts import genre_choices
 from bot.formatting import NO_PINGS, RESULT_COLOUR, fit_embed
@@ -97,7 +98,7 @@ class Daily(commands.GroupCog, group_name="daily", group_description="A prompt e
         timezone="IANA time zone, e.g. Europe/Paris (default UTC)",
         genre="Only prompts of this genre",
     )
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @requires(Access.SERVER_ADMIN)
     async def set_daily(
         self,
         interaction: discord.Interaction,
@@ -169,7 +170,7 @@ class Daily(commands.GroupCog, group_name="daily", group_description="A prompt e
             return schedule_text(schedule)
 
     @app_commands.command(name="off", description="Stop the daily prompt")
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @requires(Access.SERVER_ADMIN)
     async def off(self, interaction: discord.Interaction) -> None:
         def remove() -> bool:
             with self.bot.db.session() as session:

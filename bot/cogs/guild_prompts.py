@@ -23,6 +23,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.checks import Access, requires
 from bot.cogs import tell
 from bot.formatting import (
     NO_PINGS,
@@ -530,7 +531,7 @@ class GuildPromptCommands(
         curator_role="Role that may add, import and remove prompts",
         own_prompts_only="/prompt here searches only this server's prompts",
     )
-    @app_commands.checks.has_permissions(manage_guild=True)
+    @requires(Access.SERVER_ADMIN)
     async def settings(
         self,
         interaction: discord.Interaction,
