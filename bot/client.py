@@ -28,6 +28,7 @@ from bot.formatting import (
     cooldown_notice,
 )
 from retrieval.engine_factory import ServingEngineFactory
+from serving.guild_prompts import GuildPrompts
 from serving.guild_settings import GuildSettingsCache
 from serving.metrics import ServingMetrics
 from serving.model_pool import ModelPool, NoCorpusError
@@ -94,8 +95,15 @@ class PromptBot(commands.Bot):
         self.db = db
         self.pool = pool or build_pool(db, settings)
         self.guild_settings = GuildSettingsCache(db)  # every server's own settings, cached
+        self.guild_prompts = GuildPrompts(
+            db, self.pool, settings.guild_max_prompts, settings.guild_open_submissions
+        )
         self.service = PromptService(
-            db, self.pool, settings.max_keywords_chars, guild_settings=self.guild_settings
+            db,
+            self.pool,
+            settings.max_keywords_chars,
+            guild_settings=self.guild_settings,
+            scopes=self.guild_prompts.scope_for,
         )
         self.cooldowns = UserCooldowns(settings.cooldown_requests, settings.cooldown_seconds)
         self.operators = OperatorIds.parse(settings.operator_ids)
@@ -118,10 +126,13 @@ class PromptBot(commands.Bot):
         self.metrics_server = await start_metrics_server(self, self.metrics)
         await add_cogs(self)
         if self.run_scheduler:  # runs the schedule only while elected; all off this loop
+            from retraining.daily import daily_job_specs
             from retraining.scheduler_leader import ScheduleLeader
 
             self.scheduler = ScheduleLeader(
-                self.settings, on_change=self.metrics.set_scheduler_leader
+                self.settings,
+                on_change=self.metrics.set_scheduler_leader,
+                extra_jobs=daily_job_specs,
             )
             self.scheduler.start()
         await self.sync_commands()

@@ -371,3 +371,92 @@ def serving_summary_line(serving: ServingSummary) -> str:
 
 
 PRECISION_NAMES = {"onnx": "ONNX fp32", "onnx-int8": "ONNX int8", "torch": "torch"}
+
+
+# --------------------------------------------------------------------------- a server's prompts
+
+NOT_CURATOR = (
+    "Only server managers (Manage Server) or members with the server's curator role can "
+    "change this server's prompts."
+)
+NO_QUEUE = (
+    "This server has no moderation queue yet, so submissions cannot be reviewed. A server "
+    "manager can set one with `/prompts settings queue:#channel`."
+)
+QUEUE_UNREACHABLE = (
+    "Your submission is saved, but I cannot post in the moderation channel; please tell a "
+    "server manager."
+)
+GUILD_ONLY = "That only works inside a server."
+
+
+def plain(text: str) -> str:
+    """User text shown inline: markdown and mentions shown literally, never interpreted."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+def prompt_line(local_id: str | None, title: str, text: str, width: int = 90) -> str:
+    shown = title or text
+    return f"`{plain(local_id or '?')}` {plain(_clip(shown, width))}"
+
+
+def prompts_page_text(lines: list[str], page: int, total: int, per_page: int) -> str:
+    if total == 0:
+        return "This server has no prompts of its own yet. Add one with `/prompts add`."
+    pages = max(1, -(-total // per_page))
+    header = f"This server's prompts, page {page} of {pages} ({total:,} in all):"
+    return _clip("\n".join([header, *lines]), MESSAGE_LIMIT)
+
+
+def written_text(added: int, updated: int, unchanged: int) -> str:
+    parts = [f"{added} added"]
+    if updated:
+        parts.append(f"{updated} updated")
+    if unchanged:
+        parts.append(f"{unchanged} unchanged")
+    return "Done: " + ", ".join(parts) + ". They are searchable now."
+
+
+def import_report_text(good: int, lines: int, errors: list[Any], shown: int = 15) -> str:
+    """The per-line report of an import: what would land and what would not, and why."""
+    head = f"{good:,} of {lines:,} line(s) can be imported."
+    if not errors:
+        return head
+    listed = [f"line {e.line}: {plain(e.message)}" for e in errors[:shown]]
+    more = len(errors) - shown
+    if more > 0:
+        listed.append(f"… and {more:,} more bad line(s).")
+    tail = (
+        "Nothing is imported yet. Press **Import the good lines** to add them, or fix the file "
+        "and try again."
+        if good
+        else "Nothing can be imported from it."
+    )
+    return _clip("\n".join([head, f"{len(errors):,} line(s) refused:", *listed, tail]), 1900)
+
+
+def submission_embed(submission: Any, state: str = "") -> discord.Embed:
+    """A submission as moderators see it in the queue (text as written, never pinging)."""
+    embed = discord.Embed(
+        title=submission.title or "(no title)",
+        description=submission.text,
+        colour=RESULT_COLOUR,
+    )
+    if submission.genres:
+        embed.add_field(name="Genres", value=", ".join(submission.genres))
+    if submission.themes:
+        embed.add_field(name="Themes", value=", ".join(submission.themes))
+    if submission.rating:
+        embed.add_field(name="Rating", value=submission.rating)
+    embed.add_field(name="From", value=f"<@{submission.submitter_id}>", inline=False)
+    status = state or f"waiting for a moderator (submission {submission.id})"
+    embed.set_footer(text=status)
+    return fit_embed(embed)
+
+
+def outcome_for_submitter(guild_name: str, title: str, approved: bool, reason: str = "") -> str:
+    what = f"Your prompt “{_clip(title or 'untitled', 80)}” in {guild_name}"
+    if approved:
+        return f"{what} was approved and can now be found with /prompt there."
+    because = f" Reason: {reason}" if reason else ""
+    return f"{what} was not accepted.{because}"

@@ -18,6 +18,7 @@ import numpy as np
 
 from retraining.plots import plot_counts, plot_latency, plot_rates_and_quality
 from storage.database import Database
+from storage.repositories.daily import daily_feedback_summary
 from storage.repositories.experiments import list_experiments
 from storage.repositories.model_versions import champion_history, list_versions
 from storage.repositories.monitoring import request_timings, vote_events
@@ -112,6 +113,21 @@ def timeline(db: Database, since: datetime | None) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: e["at"])
 
 
+def daily_feedback_lines(db: Database, since: datetime | None) -> list[str]:
+    """Reactions on daily posts, per prompt: feedback without a query, so it is shown here
+    and never turned into training pairs."""
+    with db.session() as session:
+        rows = daily_feedback_summary(session, since or datetime.min)
+    lines = ["", "## Daily prompts: reactions", ""]
+    if not rows:
+        return [*lines, "No daily prompt was posted in this period."]
+    lines += ["| prompt | title | posts | 👍 | 👎 |", "|---|---|---|---|---|"]
+    for row in rows:
+        title = row.title.replace("|", "\\|")
+        lines.append(f"| {row.prompt_id} | {title} | {row.posts} | {row.up} | {row.down} |")
+    return lines
+
+
 def write_monitoring_report(db: Database, out: Path, since: datetime | None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     days = daily_rows(db, since)
@@ -146,6 +162,7 @@ def write_monitoring_report(db: Database, out: Path, since: datetime | None) -> 
         )
     lines += ["", "## Timeline", "", "| when | event | detail |", "|---|---|---|"]
     lines += [f"| {e['at']:%Y-%m-%d %H:%M} | {e['event']} | {e['detail']} |" for e in events]
+    lines += daily_feedback_lines(db, since)
     lines += ["", *[f"![{p.stem}]({p.name})" for p in written]]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return [out / "report.md", *written]

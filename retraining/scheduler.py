@@ -6,7 +6,9 @@ Three jobs, all in a SQLAlchemyJobStore on the app's database:
   04:00 UTC; weekdays are best named, since APScheduler numbers Monday 0, not 1):
   one retraining cycle; the ``retrain`` lease keeps it to one at a time across processes.
 - ``experiment-check`` (hourly): decide the running experiment (interleaved or A/B)
-  when the data allow.
+  when the data allow;
+- ``daily:<guild id>``, one per server with a `/daily` schedule (retraining.daily): choose
+  that server's prompt of the day. The leader re-reads the schedules every election round.
 - ``guild-retention`` (hourly): delete the data of servers the bot left more than
   ``PROMPTBOT_GUILD_RETENTION_DAYS`` ago (retraining.retention).
 
@@ -124,6 +126,13 @@ def build_scheduler(settings: Settings) -> Any:
     )
 
 
+def trigger_key(trigger: Any) -> str:
+    """What makes two triggers the same schedule: their fields and, for cron, the time zone
+    (``str`` of a CronTrigger leaves the zone out, and a daily post at 09:00 in Tokyo is not
+    09:00 in Paris)."""
+    return f"{trigger} {getattr(trigger, 'timezone', '')}"
+
+
 def ensure_jobs(
     scheduler: Any, settings: Settings, jobs: Mapping[str, JobSpec] | None = None
 ) -> None:
@@ -137,7 +146,7 @@ def ensure_jobs(
             scheduler.add_job(
                 spec.func, trigger=spec.trigger, id=job_id, name=job_id, **spec.options
             )
-        elif str(job.trigger) != str(spec.trigger):
+        elif trigger_key(job.trigger) != trigger_key(spec.trigger):
             scheduler.reschedule_job(job_id, trigger=spec.trigger)
     for job in scheduler.get_jobs():
         if job.id not in wanted:

@@ -8,7 +8,10 @@ holder that dies (even ``kill -9``) stops renewing, so its lease lapses after
 ``scheduler_lease_seconds`` and a follower takes over within lease + one check interval
 (60 s + 20 s by default). A holder that cannot renew steps down before its lease can lapse,
 so two schedulers never run at once as long as the hosts' clocks agree to within the margin
-between renewal and expiry. A clean stop releases the lease, so a follower takes over at its
+between renewal and expiry. While elected, each round also brings the job store up to date
+with the jobs read from the database (``extra_jobs``: the servers' daily prompts), so a
+`/daily set` in any process reaches the schedule within one round. A clean stop releases the
+lease, so a follower takes over at its
 next check.
 
 Threads, not the event loop: the election and the scheduler both do blocking database I/O
@@ -30,7 +33,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from retraining.scheduler import JobSpec, start_scheduler
+from retraining.scheduler import JobSpec, default_jobs, ensure_jobs, start_scheduler
 from storage.database import Database, utcnow
 from storage.repositories.leases import release_lease, renew_lease, try_acquire_lease
 from storage.settings import Settings
@@ -56,11 +59,13 @@ class ScheduleLeader:
         holder: str | None = None,
         on_change: Callable[[bool], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        extra_jobs: Callable[[Database], Mapping[str, JobSpec]] | None = None,
     ) -> None:
         self.settings = settings
         self._own_db = db is None
         self.db = db or Database(settings.sqlalchemy_url)
         self.jobs = jobs
+        self.extra_jobs = extra_jobs
         self.holder = holder or default_holder()
         self.on_change = on_change
         self.clock = clock
@@ -111,8 +116,18 @@ class ScheduleLeader:
         held = self._hold_lease(now)
         if held and not self.is_leader and not self._stopping.is_set():
             self._become_leader()
+        elif held and self.is_leader and self.extra_jobs is not None:
+            ensure_jobs(self.scheduler, self.settings, self.wanted_jobs())
         elif not held and self.is_leader:
             self._step_down("lost the scheduler lease")
+
+    def wanted_jobs(self) -> Mapping[str, JobSpec]:
+        """The fixed schedule plus the jobs read from the database (the servers' daily
+        prompts), re-read every round so a change reaches the scheduler within one."""
+        fixed = self.jobs if self.jobs is not None else default_jobs(self.settings)
+        if self.extra_jobs is None:
+            return fixed
+        return {**fixed, **self.extra_jobs(self.db)}
 
     def _hold_lease(self, now: datetime) -> bool:
         leading = self.is_leader
@@ -136,7 +151,7 @@ class ScheduleLeader:
 
     def _become_leader(self) -> None:
         try:
-            self.scheduler = start_scheduler(self.settings, self.jobs)
+            self.scheduler = start_scheduler(self.settings, self.wanted_jobs())
         except Exception as exc:
             log.error("elected, but the scheduler would not start: %s", _one_line(exc))
             self._release()
@@ -180,7 +195,9 @@ def run_until_stopped(settings: Settings, jobs: Mapping[str, JobSpec] | None = N
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, request_stop)
-    leader = ScheduleLeader(settings, jobs=jobs)
+    from retraining.daily import daily_job_specs
+
+    leader = ScheduleLeader(settings, jobs=jobs, extra_jobs=daily_job_specs)
     leader.start()
     log.info("worker %s: waiting for or holding the scheduler lease", leader.holder)
     try:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from retrieval.vocabulary import Vocabulary, default_vocabulary
 from storage.database import Database
+from storage.models import Prompt
 from storage.prompt_file import PromptRecord, read_prompt_file
 from storage.ratings import DEFAULT_RATING, Rating
-from storage.repositories.prompts import list_prompts
+from storage.repositories.prompts import SHARED, list_prompts
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class CorpusPrompt:
     themes: list[str]
     content_hash: str
     rating: Rating = DEFAULT_RATING
+    guild_id: str | None = None  # None: the shared corpus; else the server that owns it
+    local_id: str | None = None  # the id the owning server gave it
 
 
 def from_record(record: PromptRecord) -> CorpusPrompt:
@@ -35,20 +38,25 @@ def from_record(record: PromptRecord) -> CorpusPrompt:
     )
 
 
-def load_corpus_from_db(db: Database) -> list[CorpusPrompt]:
+def from_row(p: Prompt) -> CorpusPrompt:
+    return CorpusPrompt(
+        p.id,
+        p.title,
+        p.text,
+        list(p.genres),
+        list(p.themes),
+        p.content_hash,
+        Rating(p.rating),
+        guild_id=p.guild_id,
+        local_id=p.local_id,
+    )
+
+
+def load_corpus_from_db(db: Database, scope: str = SHARED) -> list[CorpusPrompt]:
+    """Live prompts in ``scope`` (storage.repositories.prompts): by default the shared corpus
+    only, so training, evaluation and the CLI never see a server's own prompts unasked."""
     with db.session() as session:
-        return [
-            CorpusPrompt(
-                p.id,
-                p.title,
-                p.text,
-                list(p.genres),
-                list(p.themes),
-                p.content_hash,
-                Rating(p.rating),
-            )
-            for p in list_prompts(session)
-        ]
+        return [from_row(p) for p in list_prompts(session, scope)]
 
 
 def load_corpus_from_file(path: Path, vocabulary: Vocabulary | None = None) -> list[CorpusPrompt]:

@@ -14,6 +14,8 @@ the encoder for any backend and builds the engine in one call.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +24,28 @@ from typing import Literal
 import numpy as np
 
 from retrieval.corpus_view import CorpusPrompt
+from retrieval.documents import document_text
 from retrieval.embedding_cache import EmbeddingStats, embed_corpus
 from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
 from retrieval.vocabulary import normalize_query
 from storage.ratings import Rating
+from storage.repositories.prompts import served_version
 
 Backend = Literal["onnx", "onnx-int8", "torch"]
 RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which prompts one server may be shown: the shared corpus plus its own (only its own
+    with ``own_only``), never another server's; ``excluded`` ids are left out (e.g. prompts
+    above the server's rating ceiling)."""
+
+    guild_id: str | None
+    own_only: bool = False
+    excluded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,11 +85,21 @@ class SearchEngine:
         self.index: ExactIndex | HnswIndex = build_index(
             matrix, approximate_above=approximate_above
         )
+        self.approximate_above = approximate_above
+        self.hybrid = hybrid
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
         self._rating_levels = np.fromiter(
             (p.rating.level for p in self.prompts), dtype=np.int8, count=len(self.prompts)
         )
         self._bm25 = _Bm25([_bm25_text(p) for p in self.prompts]) if hybrid else None
+        self._shared = np.fromiter(
+            (p.guild_id is None for p in self.prompts), dtype=bool, count=len(self.prompts)
+        )
+        self._guild_rows: dict[str, list[int]] = {}
+        for row, prompt in enumerate(self.prompts):
+            if prompt.guild_id is not None:
+                self._guild_rows.setdefault(prompt.guild_id, []).append(row)
+        self._row_of = {prompt.id: row for row, prompt in enumerate(self.prompts)}
 
     @classmethod
     def build(
@@ -103,6 +128,28 @@ class SearchEngine:
         wanted = genre.lower()
         return np.fromiter((wanted in g for g in self._genres), dtype=bool, count=len(self._genres))
 
+    def scope_mask(self, scope: Scope | None) -> np.ndarray | None:
+        """Rows a search in ``scope`` may return; None: every row (no scope given, as the CLI
+        and evaluation search a corpus that holds only what they loaded)."""
+        if scope is None:
+            return None
+        mask = np.zeros(len(self.prompts), dtype=bool) if scope.own_only else self._shared.copy()
+        rows = self._guild_rows.get(scope.guild_id or "", [])
+        mask[rows] = True
+        if scope.excluded:
+            excluded = [self._row_of[i] for i in scope.excluded if i in self._row_of]
+            mask[excluded] = False
+        return mask
+
+    def _mask(
+        self, genre: str | None, max_rating: Rating | None, scope: Scope | None
+    ) -> np.ndarray | None:
+        """Every restriction of one search combined (None: no restriction at all)."""
+        filters, scope_mask = self.filter_mask(genre, max_rating), self.scope_mask(scope)
+        if filters is None or scope_mask is None:
+            return filters if scope_mask is None else scope_mask
+        return filters & scope_mask
+
     def rating_mask(self, max_rating: Rating | None) -> np.ndarray | None:
         """Prompts rated at most ``max_rating``; None: no limit."""
         if max_rating is None or max_rating.level >= len(Rating) - 1:
@@ -121,8 +168,9 @@ class SearchEngine:
         k: int = 5,
         genre: str | None = None,
         max_rating: Rating | None = None,
+        scope: Scope | None = None,
     ) -> list[Hit]:
-        return self.search_many([query], k, genre, max_rating)[0]
+        return self.search_many([query], k, genre, max_rating, scope)[0]
 
     def search_many(
         self,
@@ -130,6 +178,7 @@ class SearchEngine:
         k: int = 5,
         genre: str | None = None,
         max_rating: Rating | None = None,
+        scope: Scope | None = None,
     ) -> list[list[Hit]]:
         """Top-k hits per query (queries are normalized here, so callers may pass raw text),
         among the prompts of ``genre`` rated at most ``max_rating`` (None: any)."""
@@ -137,7 +186,9 @@ class SearchEngine:
             return [[] for _ in queries]
         normalized = [normalize_query(q) or q for q in queries]
         vectors = self.encoder.encode(normalized, batch_size=64)
-        mask = self.filter_mask(genre, max_rating)
+        mask = self._mask(genre, max_rating, scope)
+        if mask is not None and not mask.any():
+            return [[] for _ in queries]
         depth = min(len(self.prompts), max(k, 100) if self._bm25 else k)
         scores, ids = self.index.search(vectors, depth, allowed=mask)
         results = []
@@ -149,6 +200,66 @@ class SearchEngine:
                 pairs = self._fuse(query, pairs, mask, depth)
             results.append([Hit(self.prompts[i], s) for i, s in pairs[:k]])
         return results
+
+    def most_similar(self, document: str, scope: Scope) -> Hit | None:
+        """The prompt in ``scope`` closest to ``document`` (a prompt's document text): the
+        near-duplicate check for a new prompt."""
+        mask = self.scope_mask(scope)
+        if mask is None or not mask.any():
+            return None
+        vector = self.encoder.encode([document], batch_size=1)
+        scores, ids = self.index.search(vector, 1, allowed=mask)
+        if ids.shape[1] == 0 or ids[0][0] < 0:
+            return None
+        return Hit(self.prompts[int(ids[0][0])], float(scores[0][0]))
+
+    @functools.cached_property
+    def corpus_fingerprint(self) -> str:
+        """What this engine holds, comparable with the stored corpus (see ModelPool)."""
+        return corpus_fingerprint_of(self.content_hashes())
+
+    def has(self, prompt_id: str) -> bool:
+        return prompt_id in self._row_of
+
+    def content_hashes(self) -> dict[str, str]:
+        """id -> served version (content hash and rating), as storage's corpus_versions."""
+        return {p.id: served_version(p.content_hash, p.rating.value) for p in self.prompts}
+
+    def with_changes(self, upserted: Sequence[CorpusPrompt], removed: set[str]) -> SearchEngine:
+        """A new engine with ``upserted`` prompts added or replaced and ``removed`` ids gone,
+        encoding only the upserted prompts: every other row keeps its vector. This engine is
+        left untouched, so searches running on it finish undisturbed while the pool swaps."""
+        replaced = {p.id for p in upserted} | removed
+        keep = [row for row, p in enumerate(self.prompts) if p.id not in replaced]
+        known = {p.content_hash: row for row, p in enumerate(self.prompts)}  # re-rated: reuse
+        to_encode = [p for p in upserted if p.content_hash not in known]
+        encoded = dict(
+            zip(
+                (p.content_hash for p in to_encode),
+                self.encoder.encode([document_text(p) for p in to_encode], batch_size=32)
+                if to_encode
+                else [],
+                strict=True,
+            )
+        )
+        fresh = [
+            encoded[p.content_hash]
+            if p.content_hash in encoded
+            else self.matrix[known[p.content_hash]]
+            for p in upserted
+        ]
+        new_rows = np.asarray(fresh, dtype=np.float32).reshape(len(upserted), self.matrix.shape[1])
+        matrix = np.concatenate([self.matrix[keep], new_rows])
+        prompts = [self.prompts[row] for row in keep] + list(upserted)
+        return SearchEngine(
+            self.model,
+            self.encoder,
+            prompts,
+            matrix,
+            self.approximate_above,
+            self.hybrid,
+            self.backend,
+        )
 
     def _fuse(
         self, query: str, dense: list[tuple[int, float]], mask: np.ndarray | None, depth: int
@@ -162,9 +273,15 @@ class SearchEngine:
         return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _bm25_text(prompt: CorpusPrompt) -> str:
-    from retrieval.documents import document_text
+def corpus_fingerprint_of(versions: dict[str, str]) -> str:
+    """A hash of (id, content hash) pairs, in id order."""
+    digest = hashlib.sha256()
+    for prompt_id, content_hash in sorted(versions.items()):
+        digest.update(f"{prompt_id}\0{content_hash}\n".encode())
+    return digest.hexdigest()
 
+
+def _bm25_text(prompt: CorpusPrompt) -> str:
     return document_text(prompt)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.engine import Bm25Ranker, SearchEngine
+from retrieval.engine import Bm25Ranker, Scope, SearchEngine
 from retrieval.eval_sets import JudgedQuery
 from retrieval.metrics import METRIC_NAMES, aggregate
 
@@ -25,6 +25,25 @@ HEADLINE = ("P@1", "P@3", "P@5", "MRR@10", "NDCG@5", "NDCG@10", "Recall@10")
 def dense_ranker(engine: SearchEngine) -> Ranker:
     def rank(queries: Sequence[str], k: int) -> list[list[str]]:
         return [[h.prompt_id for h in hits] for hits in engine.search_many(list(queries), k)]
+
+    return rank
+
+
+NEW_PROMPTS_SERVER = "evaluation-server"
+
+
+def new_prompts_ranker(engine: SearchEngine, new_prompts: Sequence[CorpusPrompt]) -> Ranker:
+    """The "new prompts" setting: ``new_prompts`` join an engine built without them the way
+    a server's own prompts do in production (embedded incrementally after the engine was
+    built, owned by one server), and queries are searched from that server, so they see the
+    shared corpus and the new prompts together."""
+    added = [replace(p, guild_id=NEW_PROMPTS_SERVER) for p in new_prompts]
+    served = engine.with_changes(added, set())
+    scope = Scope(NEW_PROMPTS_SERVER)
+
+    def rank(queries: Sequence[str], k: int) -> list[list[str]]:
+        found = served.search_many(list(queries), k, scope=scope)
+        return [[h.prompt_id for h in hits] for hits in found]
 
     return rank
 

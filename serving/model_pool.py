@@ -23,18 +23,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from retrieval.corpus_view import CorpusPrompt, load_corpus_from_db
-from retrieval.engine import SearchEngine
+from retrieval.corpus_view import CorpusPrompt, from_row, load_corpus_from_db
+from retrieval.engine import SearchEngine, corpus_fingerprint_of
 from retrieval.model_registry import ModelRef, is_model_dir
 from storage.database import Database
 from storage.repositories.model_versions import BASE_VERSION_ID, get_champion, get_version
-from storage.repositories.prompts import corpus_fingerprint
+from storage.repositories.prompts import EVERY_GUILD, corpus_versions, get_prompt
 
 log = logging.getLogger(__name__)
 
 
 class NoCorpusError(RuntimeError):
     pass
+
+
+def _fingerprint(versions: dict[str, str]) -> str:
+    return corpus_fingerprint_of(versions)
 
 
 class EngineFactory(Protocol):
@@ -58,8 +62,8 @@ class ModelPool:
         self.engine_factory = engine_factory
         self.max_engines = max_engines
         self._engines: dict[str, SearchEngine] = {}
-        self._fingerprint: str | None = None
         self._lock = threading.RLock()
+        self._updating = threading.Lock()
         self._state: ServingState | None = None
         self._last_good: str | None = None
 
@@ -78,7 +82,7 @@ class ModelPool:
         return ModelRef(version_id, path)
 
     def _build(self, version_id: str) -> SearchEngine:
-        prompts = load_corpus_from_db(self.db)
+        prompts = load_corpus_from_db(self.db, EVERY_GUILD)  # each search filters by server
         if not prompts:
             raise NoCorpusError("No prompts are imported yet: run `promptbot init`.")
         return self.engine_factory(self._artifact(version_id), prompts)
@@ -108,11 +112,8 @@ class ModelPool:
         with self.db.session() as session:
             champion = get_champion(session)
             champion_id = champion.id if champion else BASE_VERSION_ID
-            fingerprint = corpus_fingerprint(session)
+        self.update_corpus()
         with self._lock:
-            if fingerprint != self._fingerprint:
-                self._engines.clear()  # the corpus changed: every engine is stale
-                self._fingerprint = fingerprint
             current = self._state
         if current and current.champion_id == champion_id and current.serving_id in self._engines:
             return current
@@ -134,6 +135,39 @@ class ModelPool:
         with self._lock:
             self._state = state
         return state
+
+    def update_corpus(self) -> int:
+        """Bring every loaded engine up to the stored corpus incrementally: only added or
+        edited prompts are embedded, removed ones dropped, and each engine is swapped for its
+        updated copy. Returns how many prompts changed (0: nothing to do, the usual case).
+        Called by each refresh (so other processes' changes arrive within one poll) and
+        directly after this process changes a prompt (so its own server sees it at once).
+        Searches keep using the engines they hold while the copies are made (a large import
+        takes a while to embed); only the swap takes the pool's lock."""
+        with self._updating:
+            with self.db.session() as session:
+                wanted = corpus_versions(session, EVERY_GUILD)
+            fingerprint = _fingerprint(wanted)
+            with self._lock:
+                engines = list(self._engines.items())
+            changed = 0
+            for version_id, engine in engines:
+                if engine.corpus_fingerprint == fingerprint:
+                    continue
+                have = engine.content_hashes()
+                upserted_ids = [i for i, digest in wanted.items() if have.get(i) != digest]
+                removed = set(have) - set(wanted)
+                updated = engine.with_changes(self._load_prompts(upserted_ids), removed)
+                with self._lock:
+                    if self._engines.get(version_id) is engine:
+                        self._engines[version_id] = updated
+                changed = max(changed, len(upserted_ids) + len(removed))
+            return changed
+
+    def _load_prompts(self, prompt_ids: Sequence[str]) -> list[CorpusPrompt]:
+        with self.db.session() as session:
+            rows = [get_prompt(session, prompt_id) for prompt_id in prompt_ids]
+            return [from_row(row) for row in rows if row is not None]
 
     def _fallback(self, failed_id: str) -> str:
         for candidate in (self._last_good, BASE_VERSION_ID):

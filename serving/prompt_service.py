@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.engine import Hit
+from retrieval.engine import Hit, Scope
 from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
 from serving.guild_settings import GuildSettingsCache, ceiling_for
@@ -28,6 +28,7 @@ from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database, utcnow
 from storage.models import Arm, ExperimentMode
 from storage.ratings import Rating
+from storage.repositories.daily import record_daily_reaction
 from storage.repositories.experiments import running_experiment
 from storage.repositories.privacy import forgotten_voters, reaction_given_again, voter_digest
 from storage.repositories.requests import ShownResult, attach_message, record_request
@@ -91,12 +92,20 @@ class PromptService:
         max_keywords_chars: int = 200,
         clock: Callable[[], datetime] = utcnow,
         guild_settings: GuildSettingsCache | None = None,
+        scopes: Callable[[str | None], Scope] | None = None,
     ) -> None:
         self.db = db
         self.pool = pool
         self.max_keywords_chars = max_keywords_chars
         self.clock = clock
         self.guild_settings = guild_settings or GuildSettingsCache(db)
+        self.scopes = scopes
+
+    def scope_for(self, guild_id: str | None) -> Scope:
+        """What a search from ``guild_id`` (None: a DM or the CLI) may return: the shared
+        corpus plus that server's own prompts (or only those, if the server chose so), never
+        another server's."""
+        return self.scopes(guild_id) if self.scopes is not None else Scope(guild_id)
 
     def _assign(self, user_id: str, join_experiments: bool = True) -> Assignment:
         state = self.pool.state or self.pool.refresh()
@@ -130,17 +139,18 @@ class PromptService:
         genre: str | None,
         now: datetime,
         max_rating: Rating | None = None,
+        scope: Scope | None = None,
     ) -> list[tuple[Hit, str, Arm | None]]:
         """(hit, model version, arm) per shown result; interleaved lists are team-drafted, and
         a result both models rank at the same place is stored as ``agreed`` (credited to neither)
         with its drafting model."""
         engine = self.pool.engine(assignment.version)
-        hits = engine.search(normalized, k, genre=genre, max_rating=max_rating)
+        hits = engine.search(normalized, k, genre=genre, max_rating=max_rating, scope=scope)
         if assignment.rival is None:
             return [(h, assignment.version, assignment.arm) for h in hits]
         assert assignment.experiment_id is not None
         rival_hits = self.pool.engine(assignment.rival).search(
-            normalized, k, genre=genre, max_rating=max_rating
+            normalized, k, genre=genre, max_rating=max_rating, scope=scope
         )
         rng = draft_rng(assignment.experiment_id, user_id, normalized, now)
         version_of = {Arm.CHAMPION: assignment.rival, Arm.CANDIDATE: assignment.version}
@@ -175,7 +185,8 @@ class PromptService:
         wanted = settings.default_count if count is None else count
         k = max(1, min(wanted, settings.max_count if guild_id is not None else 10))
         ceiling = ceiling_for(settings, age_restricted)
-        shown = self._search(assignment, user_id, normalized, k, genre, now, ceiling)
+        scope = self.scope_for(guild_id)
+        shown = self._search(assignment, user_id, normalized, k, genre, now, ceiling, scope)
         latency_ms = (time.perf_counter() - started) * 1000
         with self.db.session() as session:
             request = record_request(
@@ -231,6 +242,7 @@ class PromptService:
         value = THUMBS.get(emoji)
         if value is None:
             return None
+        now = now or self.clock()
         with self.db.session() as session:
             if (
                 added
@@ -241,5 +253,10 @@ class PromptService:
             if added:
                 if live:
                     reaction_given_again(session, message_id, user_id)
-                return record_vote(session, message_id, user_id, value, now or self.clock())
-            return remove_vote(session, message_id, user_id, value, now or self.clock())
+                outcome = record_vote(session, message_id, user_id, value, now)
+            else:
+                outcome = remove_vote(session, message_id, user_id, value, now)
+            if outcome == VoteOutcome.NOT_A_RESULT:
+                # maybe a daily post: feedback on the prompt, with no query to learn from
+                record_daily_reaction(session, message_id, user_id, value, added, now)
+            return outcome

@@ -98,6 +98,14 @@ class Prompt(Base):
     rating: Mapped[str] = mapped_column(String(16), default="general", server_default="general")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # Scope: NULL is the shared corpus; otherwise the one server that owns the prompt.
+    guild_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    local_id: Mapped[str | None] = mapped_column(String(64))  # the server's own id for it
+    added_by: Mapped[str | None] = mapped_column(String(32))
+    # Removed prompts keep their row (votes point at them) and are never served again.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("guild_id", "local_id", name="uq_prompts_guild_local"),)
 
 
 class ModelVersion(Base):
@@ -353,6 +361,117 @@ class ForgottenReaction(Base):
     message_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     voter_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     forgotten_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class GuildPromptSettings(Base):
+    """How one server curates its own prompts (absent row: no queue, Manage Server only,
+    shared corpus searched too)."""
+
+    __tablename__ = "guild_prompt_settings"
+
+    guild_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    queue_channel_id: Mapped[str | None] = mapped_column(String(32))
+    curator_role_id: Mapped[str | None] = mapped_column(String(32))
+    own_prompts_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SubmissionStatus(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class PromptSubmission(Base):
+    """A member's prompt waiting for a moderator; ``revision`` grows with every edit, so two
+    moderators acting on the same version cannot both win."""
+
+    __tablename__ = "prompt_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[str] = mapped_column(String(32))
+    submitter_id: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text)
+    genres: Mapped[list[str]] = mapped_column(default=list)
+    themes: Mapped[list[str]] = mapped_column(default=list)
+    rating: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # SubmissionStatus
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    moderator_id: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    prompt_id: Mapped[str | None] = mapped_column(ForeignKey("prompts.id"))
+    queue_channel_id: Mapped[str | None] = mapped_column(String(32))
+    queue_message_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_prompt_submissions_open", "guild_id", "submitter_id", "status"),)
+
+
+class DailySchedule(Base):
+    """A server's daily prompt: where, when (local time in ``timezone``) and which genre."""
+
+    __tablename__ = "daily_schedules"
+
+    guild_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    time_of_day: Mapped[str] = mapped_column(String(5))  # "HH:MM"
+    timezone: Mapped[str] = mapped_column(String(64))
+    genre: Mapped[str | None] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str] = mapped_column(Text, default="")
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime)  # admins told it stopped
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DailyPostStatus(StrEnum):
+    PENDING = "pending"  # chosen by the scheduler, waiting for the bot that has the server
+    POSTING = "posting"  # claimed by one bot process
+    POSTED = "posted"
+    FAILED = "failed"
+
+
+class DailyPost(Base):
+    """One server's prompt of one local day; (guild, day) is unique, so it is posted once
+    however many processes or restarts see the job fire."""
+
+    __tablename__ = "daily_posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    day: Mapped[str] = mapped_column(String(10))  # ISO date in the schedule's time zone
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # DailyPostStatus
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("guild_id", "day", name="uq_daily_posts_guild_day"),
+        UniqueConstraint("message_id", name="uq_daily_posts_message"),
+    )
+
+
+class DailyFeedback(Base):
+    """A reaction on a daily post: feedback on the prompt itself (there was no query), so it
+    is reported but never becomes a training pair."""
+
+    __tablename__ = "daily_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("daily_posts.id", ondelete="CASCADE"))
+    voter_id: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("post_id", "voter_id", name="uq_daily_feedback_post_voter"),)
 
 
 # APScheduler's SQLAlchemyJobStore table, mirrored here so migrations own it too.

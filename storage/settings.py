@@ -138,6 +138,25 @@ class Settings(BaseSettings):
         default=20.0, gt=0, description="how often the leader renews and followers check"
     )
 
+    guild_max_prompts: int = Field(
+        default=5_000, ge=0, description="most prompts one server may add of its own"
+    )
+    guild_open_submissions: int = Field(
+        default=3, ge=1, description="submissions one member may have waiting for moderators"
+    )
+    curator_role: str | None = Field(
+        default=None,
+        description="role name that may manage a server's prompts besides Manage Server",
+    )
+    daily_no_repeat_days: int = Field(
+        default=60,
+        ge=0,
+        description="a channel's daily prompt is not repeated within this many days",
+    )
+    daily_poll_seconds: float = Field(
+        default=10.0, gt=0, description="how often a bot looks for daily prompts to post"
+    )
+
     experiment_mode: Literal["ab", "interleave"] = Field(
         default="interleave",
         description="ab: users split between models; interleave: team-draft lists",

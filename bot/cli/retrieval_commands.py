@@ -142,6 +142,7 @@ def evaluate(
         HEADLINE,
         dense_ranker,
         evaluate_systems,
+        new_prompts_ranker,
         results_table_rows,
         write_report,
     )
@@ -155,9 +156,16 @@ def evaluate(
         prompts_file, queries_file, load_corpus_from_file, load_queries, restrict_to
     )
     results_by_setting = {}
-    for name, (prompts, queries) in settings_to_run.items():
+    for name, (prompts, queries, new_ids) in settings_to_run.items():
         rankers = {}
         for ref in refs:
+            if new_ids:  # built without the new prompts, which then arrive as a server's
+                trained_on = [p for p in prompts if p.id not in new_ids]
+                engine = build_engine(ref, trained_on, settings.cache_dir, backend=settings.backend)
+                rankers[ref.label] = new_prompts_ranker(
+                    engine, [p for p in prompts if p.id in new_ids]
+                )
+                continue
             engine = build_engine(ref, prompts, settings.cache_dir, backend=settings.backend)
             rankers[ref.label] = dense_ranker(engine)
         if baselines:
@@ -190,16 +198,28 @@ def _evaluation_settings(prompts_file, queries_file, load_corpus, load_queries, 
     except (OSError, ValueError) as exc:
         fail(str(exc))
     known = {p.id for p in prompts}
+    none: frozenset[str] = frozenset()
     if prompts_file or queries_file:
-        return {"custom set": (prompts, restrict_to(queries, known))}
+        return {"custom set": (prompts, restrict_to(queries, known), none)}
     split = Split.load()
     test = split.test_queries(queries)
     heldout = frozenset(split.heldout_prompts & known)
+    # The held-out prompts (never trained on) play a server's own prompts, added after
+    # training; the queries are those with at least one of them relevant.
+    new_prompt_queries = [
+        q for q in restrict_to(test, known) if any(pid in heldout for pid in q.relevant)
+    ]
     return {
-        "test split, whole corpus": (prompts, restrict_to(test, known)),
+        "test split, whole corpus": (prompts, restrict_to(test, known), none),
         "test split, held-out prompts only": (
             [p for p in prompts if p.id in heldout],
             restrict_to(test, heldout),
+            none,
+        ),
+        "new prompts: held-out prompts added as a server's after training": (
+            prompts,
+            new_prompt_queries,
+            heldout,
         ),
     }
 

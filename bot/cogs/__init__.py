@@ -5,7 +5,9 @@
 * ``admin``: `/model ...`: operators change the shared model, server admins see its status;
 * ``settings``: `/settings ...`, one server's own choices;
 * ``privacy``: `/privacy show|forget`;
-* ``guilds``: servers coming and going (for the retention job).
+* ``guilds``: servers coming and going (for the retention job);
+* ``guild_prompts``: `/prompts ...`, a server's own prompts and their moderation queue;
+* ``daily``: `/daily ...`, the prompt of the day.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ async def send_public(interaction: discord.Interaction, embed: discord.Embed) ->
 
 async def add_cogs(bot: PromptBot) -> None:
     from bot.cogs.admin import ModelAdmin
+    from bot.cogs.daily import Daily
     from bot.cogs.feedback import Feedback
+    from bot.cogs.guild_prompts import GuildPromptCommands
     from bot.cogs.guilds import Guilds
     from bot.cogs.privacy import Privacy
     from bot.cogs.prompts import Prompts
@@ -73,5 +77,7 @@ async def add_cogs(bot: PromptBot) -> None:
         ServerSettings(bot),
         Privacy(bot),
         Guilds(bot),
+        GuildPromptCommands(bot),
+        Daily(bot),
     ):
         await bot.add_cog(cog)

@@ -23,9 +23,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    DailyFeedback,
+    DailyPost,
+    DailySchedule,
     ForgottenReaction,
     GuildDeparture,
+    GuildPromptSettings,
     GuildSettingsRow,
+    Prompt,
+    PromptSubmission,
     ReconcileProgress,
     Request,
     Result,
@@ -107,6 +113,16 @@ def forget_user(session: Session, user_id: str, now: datetime) -> Forgotten:
     requests = session.execute(
         update(Request).where(Request.user_id == user_id).values(user_id=FORGOTTEN_USER)
     ).rowcount  # type: ignore[attr-defined]
+    # reactions on daily posts and authorship of servers' prompts are the user's too
+    session.execute(delete(DailyFeedback).where(DailyFeedback.voter_id == user_id))
+    session.execute(
+        update(PromptSubmission)
+        .where(PromptSubmission.submitter_id == user_id)
+        .values(submitter_id=FORGOTTEN_USER)
+    )
+    session.execute(
+        update(Prompt).where(Prompt.added_by == user_id).values(added_by=FORGOTTEN_USER)
+    )
     session.flush()
     return Forgotten(votes=int(votes or 0), requests=int(requests or 0))
 
@@ -125,6 +141,18 @@ def reaction_given_again(session: Session, message_id: str, user_id: str) -> Non
             ForgottenReaction.voter_digest == voter_digest(user_id),
         )
     )
+
+
+def _delete_own_prompts_and_daily(session: Session, guild_id: str) -> None:
+    """The server's daily prompt (schedule, posts, reactions), its submissions, its curation
+    settings and its own prompts (their results went with its requests just before)."""
+    post_ids = select(DailyPost.id).where(DailyPost.guild_id == guild_id)
+    session.execute(delete(DailyFeedback).where(DailyFeedback.post_id.in_(post_ids)))
+    session.execute(delete(DailyPost).where(DailyPost.guild_id == guild_id))
+    session.execute(delete(DailySchedule).where(DailySchedule.guild_id == guild_id))
+    session.execute(delete(PromptSubmission).where(PromptSubmission.guild_id == guild_id))
+    session.execute(delete(GuildPromptSettings).where(GuildPromptSettings.guild_id == guild_id))
+    session.execute(delete(Prompt).where(Prompt.guild_id == guild_id))
 
 
 @dataclass(frozen=True)
@@ -152,5 +180,6 @@ def delete_guild_data(session: Session, guild_id: str) -> GuildData:
         session.execute(delete(ReconcileProgress).where(ReconcileProgress.channel_id.in_(channels)))
     session.execute(delete(GuildSettingsRow).where(GuildSettingsRow.guild_id == guild_id))
     session.execute(delete(GuildDeparture).where(GuildDeparture.guild_id == guild_id))
+    _delete_own_prompts_and_daily(session, guild_id)
     session.flush()
     return GuildData(requests=int(requests or 0), votes=int(votes or 0))

@@ -13,8 +13,9 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -120,33 +121,70 @@ def _upsert_all(
     return counts
 
 
-def list_prompts(session: Session) -> list[Prompt]:
-    return list(session.scalars(select(Prompt).order_by(Prompt.id)))
+SelectT = TypeVar("SelectT", bound=Select)  # type: ignore[type-arg]
+
+#: ``scope`` of the listing functions: the shared corpus only (the default, so training,
+#: evaluation, the simulator and statistics never see a server's prompts unless asked),
+#: every server's prompts too (what serving loads: it filters per request), or one server's.
+SHARED, EVERY_GUILD = "shared", "every-guild"
+
+
+def _in_scope(statement: SelectT, scope: str, include_removed: bool) -> SelectT:
+    if not include_removed:
+        statement = statement.where(Prompt.removed_at.is_(None))
+    if scope == SHARED:
+        return statement.where(Prompt.guild_id.is_(None))
+    if scope == EVERY_GUILD:
+        return statement
+    return statement.where(or_(Prompt.guild_id.is_(None), Prompt.guild_id == scope))
+
+
+def list_prompts(
+    session: Session, scope: str = SHARED, include_removed: bool = False
+) -> list[Prompt]:
+    """Live prompts in ``scope``: SHARED, EVERY_GUILD, or a guild id (shared + that guild's)."""
+    return list(
+        session.scalars(_in_scope(select(Prompt), scope, include_removed).order_by(Prompt.id))
+    )
 
 
 def get_prompt(session: Session, prompt_id: str) -> Prompt | None:
     return session.get(Prompt, prompt_id)
 
 
-def count_prompts(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Prompt)) or 0
+def count_prompts(session: Session, scope: str = SHARED) -> int:
+    statement = _in_scope(select(func.count()).select_from(Prompt), scope, False)
+    return session.scalar(statement) or 0
 
 
-def corpus_fingerprint(session: Session) -> str:
-    """A hash of every (id, content hash, rating): changes whenever any prompt is added,
-    edited or re-rated (serving filters by rating, so a re-rating must reach it too)."""
+def served_version(content_hash: str, rating: str) -> str:
+    """What a served index must match for one prompt: its content and its rating (serving
+    filters by rating, so a re-rating must reach it too, though it never re-embeds)."""
+    return f"{content_hash}:{rating}"
+
+
+def corpus_versions(session: Session, scope: str = EVERY_GUILD) -> dict[str, str]:
+    """id -> served version of every live prompt in ``scope``: what a served index holds."""
+    statement = _in_scope(select(Prompt.id, Prompt.content_hash, Prompt.rating), scope, False)
+    return {
+        pid: served_version(digest, rating) for pid, digest, rating in session.execute(statement)
+    }
+
+
+def corpus_fingerprint(session: Session, scope: str = EVERY_GUILD) -> str:
+    """A hash of every live (id, content hash, rating) in ``scope``: changes whenever a prompt
+    is added, edited, re-rated or removed."""
     digest = hashlib.sha256()
-    for prompt_id, content_hash, rating in session.execute(
-        select(Prompt.id, Prompt.content_hash, Prompt.rating).order_by(Prompt.id)
-    ):
-        digest.update(f"{prompt_id}\0{content_hash}\0{rating}\n".encode())
+    for prompt_id, content_hash in sorted(corpus_versions(session, scope).items()):
+        digest.update(f"{prompt_id}\0{content_hash}\n".encode())
     return digest.hexdigest()
 
 
-def tag_counts(session: Session) -> tuple[Counter[str], Counter[str]]:
+def tag_counts(session: Session, scope: str = SHARED) -> tuple[Counter[str], Counter[str]]:
     genres: Counter[str] = Counter()
     themes: Counter[str] = Counter()
-    for prompt_genres, prompt_themes in session.execute(select(Prompt.genres, Prompt.themes)):
+    statement = _in_scope(select(Prompt.genres, Prompt.themes), scope, False)
+    for prompt_genres, prompt_themes in session.execute(statement):
         genres.update(prompt_genres)
         themes.update(prompt_themes)
     return genres, themes

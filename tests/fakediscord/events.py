@@ -121,6 +121,9 @@ class EventEmitter:
         event = "CHANNEL_CREATE" if created else "CHANNEL_UPDATE"
         self._dispatch(event, self._state.channel_payload(channel), Intent.GUILDS)
 
+    def channel_deleted(self, channel: Channel) -> None:
+        self._dispatch("CHANNEL_DELETE", self._state.channel_payload(channel), Intent.GUILDS)
+
     def role_create(self, role: Role) -> None:
         data = {"guild_id": str(role.guild_id), "role": role.payload()}
         self._dispatch("GUILD_ROLE_CREATE", data, Intent.GUILDS)

@@ -55,7 +55,8 @@ STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT =
     11,
 )
 
-APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 2, 3, 4
+APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
+TEXT_INPUT = 4
 CB_MESSAGE, CB_DEFERRED, CB_DEFERRED_UPDATE, CB_UPDATE, CB_AUTOCOMPLETE, CB_MODAL = 4, 5, 6, 7, 8, 9
 
 
@@ -172,6 +173,22 @@ class InteractionBuilder:
         if resolved:
             data["resolved"] = resolved
 
+        return self.envelope(kind, data, user_id, guild, channel, interaction_id, token, locale)
+
+    def envelope(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        user_id: int,
+        guild: Guild | None,
+        channel: Any,
+        interaction_id: int,
+        token: str,
+        locale: str,
+    ) -> dict[str, Any]:
+        """The fields every INTERACTION_CREATE carries around its ``data``."""
+        state = self.state
+        perms = state.channel_permissions(channel, user_id)
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(state.application.id),
@@ -203,6 +220,55 @@ class InteractionBuilder:
                 user=user.payload(), authorizing_integration_owners={"0": "0"}, context=1
             )
         return payload
+
+    def component_data(self, message: Message, custom_id: str) -> dict[str, Any]:
+        """``data`` of a button click: the button must be on the message and enabled."""
+        for row in message.components:
+            for component in row.get("components") or []:
+                if component.get("custom_id") == custom_id:
+                    if component.get("disabled"):
+                        raise ValueError(f"button {custom_id!r} is disabled")
+                    return {"custom_id": custom_id, "component_type": component.get("type", 2)}
+        known = [
+            c.get("custom_id") for row in message.components for c in row.get("components") or []
+        ]
+        raise ValueError(f"message {message.id} has no component {custom_id!r} (has {known})")
+
+    @staticmethod
+    def modal_data(modal: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+        """``data`` of a modal submit, as Discord's client sends it: every text input of the
+        modal, with what the user typed, holding the input to its length limits and
+        ``required`` flag as the client does (it cannot submit otherwise)."""
+        rows = []
+        inputs = []
+        for row in modal.get("components") or []:
+            children = row.get("components") or ([row["component"]] if "component" in row else [])
+            for child in children:
+                if child.get("type") != TEXT_INPUT:
+                    continue
+                inputs.append(child)
+        names = {c["custom_id"] for c in inputs}
+        unknown_keys = set(values) - names
+        if unknown_keys:
+            raise ValueError(f"modal has no input(s) {sorted(unknown_keys)} (has {sorted(names)})")
+        for child in inputs:
+            value = values.get(child["custom_id"], child.get("value") or "")
+            low, high = child.get("min_length"), child.get("max_length", 4000)
+            if child.get("required", True) and not value:
+                raise ValueError(f"input {child['custom_id']!r} is required")
+            if value and low is not None and len(value) < low:
+                raise ValueError(f"input {child['custom_id']!r}: shorter than {low}")
+            if high is not None and len(value) > high:
+                raise ValueError(f"input {child['custom_id']!r}: longer than {high}")
+            rows.append(
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": TEXT_INPUT, "custom_id": child["custom_id"], "value": value}
+                    ],
+                }
+            )
+        return {"custom_id": modal["custom_id"], "components": rows}
 
     @staticmethod
     def _check_permitted(command: dict[str, Any], perms: int) -> None:
@@ -310,6 +376,7 @@ class InteractionBuilder:
         attachment_id = self.state.snowflake()
         filename = info.get("filename", "file.txt")
         url = f"https://cdn.discordapp.com/ephemeral-attachments/{attachment_id}/{filename}"
+        attachment_id = int(info.get("id", attachment_id))
         resolved.setdefault("attachments", {})[str(attachment_id)] = {
             "id": str(attachment_id),
             "filename": filename,
@@ -348,6 +415,14 @@ class InteractionRoutes:
     def _meta(self, record: InteractionRecord, **extra: Any) -> dict[str, Any]:
         owners = {"0": str(record.guild_id)} if record.guild_id else {"0": "0"}
         data = record.payload["data"]
+        if "name" not in data:  # a button click or a modal submit
+            return {
+                "id": str(record.id),
+                "type": record.type,
+                "user": self.state.users[record.user_id].payload(),
+                "authorizing_integration_owners": owners,
+                **extra,
+            }
         names = [data["name"]]
         opts = data.get("options") or []
         while opts and opts[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
@@ -388,7 +463,7 @@ class InteractionRoutes:
     def _webhook_message(self, ctx: Ctx, record: InteractionRecord) -> Message:
         wanted = ctx.params["message_id"]
         if wanted == "@original":
-            message = record.original
+            message = record.original or record.source_message
         else:
             message = next(
                 (m for m in [record.original, *record.followups] if m and str(m.id) == wanted), None
@@ -427,10 +502,16 @@ class InteractionRoutes:
             raise ApiError(404, UNKNOWN_INTERACTION, "Unknown interaction")
 
         kind, data = attempt.type, attempt.data or {}
-        allowed = {
-            AUTOCOMPLETE: {CB_AUTOCOMPLETE},
-            MESSAGE_COMPONENT: {CB_MESSAGE, CB_DEFERRED, CB_DEFERRED_UPDATE, CB_UPDATE, CB_MODAL},
-        }.get(record.type, {CB_MESSAGE, CB_DEFERRED, CB_MODAL})
+        if record.type == AUTOCOMPLETE:
+            allowed = {CB_AUTOCOMPLETE}
+        elif record.type == MESSAGE_COMPONENT:
+            allowed = {CB_MESSAGE, CB_DEFERRED, CB_DEFERRED_UPDATE, CB_UPDATE, CB_MODAL}
+        elif record.type == MODAL_SUBMIT:  # a modal cannot answer with another modal
+            allowed = {CB_MESSAGE, CB_DEFERRED}
+            if record.source_message is not None:
+                allowed |= {CB_DEFERRED_UPDATE, CB_UPDATE}
+        else:
+            allowed = {CB_MESSAGE, CB_DEFERRED, CB_MODAL}
         if kind not in allowed:
             raise ApiError(
                 400, INVALID_FORM_BODY, f"Invalid Form Body: callback type {kind} not valid here"
@@ -454,6 +535,12 @@ class InteractionRoutes:
             record.choices = list(data.get("choices") or [])
         elif kind == CB_MODAL:
             record.modal = data
+        elif kind == CB_UPDATE:
+            assert record.source_message is not None
+            validate_message(data, editing=True)
+            self.state.apply_edit(record.source_message, data, ctx.files)
+            record.edits.append(data)
+            self.fake.events.message_update(record.source_message)
         if message is not None:
             record.original = message
             self.fake.events.message_create(message)

@@ -148,6 +148,8 @@ class InteractionRecord:
     #: Autocomplete choices (callback type 8) and modal data (type 9).
     choices: list[dict[str, Any]] | None = None
     modal: dict[str, Any] | None = None
+    #: The message whose button was clicked (or whose button opened the submitted modal).
+    source_message: Message | None = None
 
     # ---------------------------------------------------------------- derived
 

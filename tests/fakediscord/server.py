@@ -26,6 +26,7 @@ from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
     CommandNotSynced,
     InteractionBuilder,
     InteractionRoutes,
@@ -99,6 +100,8 @@ class FakeDiscord:
         self.interactions: list[InteractionRecord] = []
         self.interactions_by_id: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
+        #: File contents by attachment id (users' ``upload``s and the bot's files).
+        self.files: dict[int, bytes] = self.state.files
 
         self.gateway = GatewayHub(self)
         self.events = EventEmitter(self)
@@ -117,6 +120,7 @@ class FakeDiscord:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeDiscord:
         """Serve on ``host:port`` (0 = a free port). Returns self."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/attachments/{attachment_id}/{filename}", self._serve_attachment)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/gateway/", self.gateway.handle)
         app.router.add_route("*", r"/api/v{version:\d+}/{tail:.*}", self.rest.handle)
@@ -589,6 +593,136 @@ class FakeDiscord:
             await self._await_response(record, timeout)
         return record
 
+    async def _dispatch_other(
+        self,
+        kind: int,
+        user_id: Any,
+        channel_id: int,
+        data: dict[str, Any],
+        name: str,
+        source_message: Message | None,
+        timeout: float,
+        wait: bool,
+    ) -> InteractionRecord:
+        """A button click or a modal submit from ``user_id`` in ``channel_id``."""
+        channel = self.state.channels[channel_id]
+        guild = self.state.guild_of_channel(channel)
+        uid = self._ensure_member(guild, user_id)
+        shard = self.gateway.shard_for(guild.id if guild else None)
+        interaction_id = self.state.snowflake()
+        token = "aW50ZXJhY3Rpb24." + secrets.token_urlsafe(32)
+        payload = self._builder.envelope(
+            kind, data, uid, guild, channel, interaction_id, token, "en-US"
+        )
+        if source_message is not None:
+            payload["message"] = self.state.message_payload(source_message)
+        record = InteractionRecord(
+            id=interaction_id,
+            token=token,
+            type=kind,
+            name=name,
+            user_id=uid,
+            guild_id=guild.id if guild else None,
+            channel_id=channel.id,
+            payload=payload,
+            dispatched_at=asyncio.get_running_loop().time(),
+            notifier=self.notifier,
+            shard_id=shard,
+            source_message=source_message,
+            # a click's @original is the message clicked on (a type 7 update edits it)
+            original=source_message if kind == MESSAGE_COMPONENT else None,
+        )
+        self.interactions.append(record)
+        self.interactions_by_id[record.id] = record
+        self.interactions_by_token[record.token] = record
+        self.gateway.dispatch("INTERACTION_CREATE", payload)
+        await self.gateway.flush()
+        if wait:
+            await self._await_response(record, timeout)
+        return record
+
+    async def click_button(
+        self,
+        user_id: Any,
+        message: Message,
+        custom_id: str,
+        timeout: float = 5.0,
+        *,
+        wait: bool = True,
+    ) -> InteractionRecord:
+        """A user clicks the button ``custom_id`` on ``message`` (INTERACTION_CREATE type 3);
+        a disabled or missing button raises, as the client offers no such click."""
+        if message.deleted:
+            raise ValueError(f"message {message.id} was deleted")
+        data = self._builder.component_data(message, custom_id)
+        return await self._dispatch_other(
+            MESSAGE_COMPONENT,
+            user_id,
+            message.channel_id,
+            data,
+            f"button {custom_id}",
+            message,
+            timeout,
+            wait,
+        )
+
+    async def submit_modal(
+        self,
+        opened_by: InteractionRecord,
+        values: dict[str, str],
+        timeout: float = 5.0,
+        *,
+        wait: bool = True,
+    ) -> InteractionRecord:
+        """The user who got the modal of ``opened_by`` (callback type 9) fills in ``values``
+        (input custom_id -> text; others keep their defaults) and submits (type 5)."""
+        if opened_by.modal is None:
+            raise ValueError(f"{opened_by.name} opened no modal (callback {opened_by.callbacks})")
+        data = self._builder.modal_data(opened_by.modal, values)
+        return await self._dispatch_other(
+            MODAL_SUBMIT,
+            opened_by.user_id,
+            opened_by.channel_id,
+            data,
+            f"modal {opened_by.modal['custom_id']}",
+            opened_by.source_message,
+            timeout,
+            wait,
+        )
+
+    def upload(self, filename: str, data: bytes, content_type: str | None = None) -> dict:
+        """A file a user attaches to a command option: pass the result as the option value.
+        The bot downloads it from this server (``Attachment.read()``)."""
+        attachment_id = self.state.snowflake()
+        self.files[attachment_id] = bytes(data)
+        url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
+        return {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "content_type": content_type,
+        }
+
+    def attachment_bytes(self, attachment: dict[str, Any]) -> bytes:
+        """What the bot uploaded as ``attachment`` (an entry of ``message.attachments``)."""
+        return self.state.files[int(attachment["id"])]
+
+    async def _serve_attachment(self, request: web.Request) -> web.StreamResponse:
+        data = self.files.get(int(request.match_info["attachment_id"]))
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    def delete_channel(self, channel: Channel) -> None:
+        """Delete a guild channel (CHANNEL_DELETE): later requests to it answer 404."""
+        guild = self.state.guilds[channel.guild_id] if channel.guild_id else None
+        if guild is not None:
+            guild.channels.pop(channel.id, None)
+        self.state.channels.pop(channel.id, None)
+        self.events.channel_deleted(channel)
+        self.notifier.notify()
+
     async def invoke_autocomplete(
         self,
         user_id: Any,
@@ -627,71 +761,9 @@ class FakeDiscord:
     async def press_button(
         self, message: Message, custom_id: str, user_id: Any, timeout: float = 5.0
     ) -> InteractionRecord:
-        """``user_id`` clicks the button ``custom_id`` on ``message`` (INTERACTION_CREATE type
-        3); waits for the bot's callback. The record's ``original`` is ``message``, which a
-        type 7 callback (or a later ``@original`` edit) changes in place."""
-        buttons = [
-            c for row in message.components for c in row.get("components", []) if c.get("type") == 2
-        ]
-        if not any(b.get("custom_id") == custom_id for b in buttons):
-            raise ValueError(f"no button {custom_id!r} on the message (has {buttons})")
-        channel = self.state.channels[message.channel_id]
-        guild = self.state.guild_of_channel(channel)
-        uid = self._ensure_member(guild, user_id)
-        interaction_id = self.state.snowflake()
-        token = "aW50ZXJhY3Rpb24." + secrets.token_urlsafe(32)
-        payload: dict[str, Any] = {
-            "id": str(interaction_id),
-            "application_id": str(self.state.application.id),
-            "type": MESSAGE_COMPONENT,
-            "data": {"custom_id": custom_id, "component_type": 2},
-            "message": self.state.message_payload(message),
-            "channel_id": str(channel.id),
-            "channel": self.state.channel_payload(channel, permissions_for=uid),
-            "token": token,
-            "version": 1,
-            "app_permissions": str(self.state.channel_permissions(channel, self.bot_user.id)),
-            "locale": "en-US",
-            "entitlements": [],
-            "attachment_size_limit": 10 * 1024 * 1024,
-        }
-        if guild is not None:
-            member = guild.members[uid]
-            perms = self.state.channel_permissions(channel, uid)
-            payload.update(
-                guild_id=str(guild.id),
-                guild={"id": str(guild.id), "locale": "en-US", "features": []},
-                member=member.payload(permissions=perms),
-                authorizing_integration_owners={"0": str(guild.id)},
-                context=0,
-            )
-        else:
-            payload.update(
-                user=self.state.users[uid].payload(),
-                authorizing_integration_owners={"0": "0"},
-                context=1,
-            )
-        record = InteractionRecord(
-            id=interaction_id,
-            token=token,
-            type=MESSAGE_COMPONENT,
-            name=custom_id,
-            user_id=uid,
-            guild_id=guild.id if guild else None,
-            channel_id=channel.id,
-            payload=payload,
-            dispatched_at=asyncio.get_running_loop().time(),
-            notifier=self.notifier,
-            shard_id=self.gateway.shard_for(guild.id if guild else None),
-            original=message,
-        )
-        self.interactions.append(record)
-        self.interactions_by_id[record.id] = record
-        self.interactions_by_token[record.token] = record
-        self.gateway.dispatch("INTERACTION_CREATE", payload)
-        await self.gateway.flush()
-        await self._await_response(record, timeout)
-        return record
+        """``user_id`` clicks the button ``custom_id`` on ``message``: :meth:`click_button`
+        with the arguments in another order."""
+        return await self.click_button(user_id, message, custom_id, timeout)
 
     def set_application_team(self, members: Iterable[tuple[Any, str]]) -> None:
         """A team owns the application: ``(user id, role)`` per member, role ``admin``,

@@ -43,6 +43,8 @@ class State:
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
         self.messages: dict[int, Message] = {}
+        #: File contents by attachment id: what users attach and what the bot uploads.
+        self.files: dict[int, bytes] = {}
         #: Synced application commands: scope (None = global, else guild id)
         #: -> (type, name) -> command payload.
         self.commands: dict[int | None, dict[tuple[int, str], dict[str, Any]]] = {None: {}}
@@ -359,6 +361,7 @@ class State:
         out = []
         for index, upload in enumerate(files):
             attachment_id = self.snowflake()
+            self.files[attachment_id] = upload.get("data", b"")
             meta = described.get(str(index), {})
             filename = upload.get("filename") or meta.get("filename") or f"file{index}"
             url = f"https://cdn.discordapp.com/attachments/{channel_id}/{attachment_id}/{filename}"

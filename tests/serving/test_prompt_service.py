@@ -7,22 +7,16 @@ path, not about models, so they need no ONNX export and run in well under a seco
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import import_prompt_file
-from retrieval.corpus_view import CorpusPrompt
-from retrieval.engine import SearchEngine
-from retrieval.model_registry import ModelRef, base_model_path
+from retrieval.model_registry import base_model_path
 from serving.arms import assign_arm, interleaved_share
 from serving.model_pool import ModelPool
 from serving.prompt_service import BadQueryError, PromptService
@@ -32,51 +26,9 @@ from storage.models import Arm, ExperimentMode, ModelStatus, Request, Result
 from storage.ratings import Rating
 from storage.repositories.experiments import start_experiment
 from storage.repositories.model_versions import register_version, set_champion
+from tests.helpers.serving import WORDS, FakeEngines
 
 T0 = datetime(2026, 3, 1, 12)
-DIM = 64
-WORDS = (
-    *("dragon", "castle", "ghost", "ship", "storm", "forest", "witch", "robot"),
-    *("ocean", "desert", "letter", "train", "mirror", "garden", "clock", "winter"),
-)
-
-
-class HashingEncoder:
-    """Bag of words, one pseudo-random vector per word plus a per-version twist, so two
-    versions rank alike but not identically."""
-
-    dim = DIM
-
-    def __init__(self, version: str) -> None:
-        self.version = version
-
-    def encode(
-        self, texts: list[str], batch_size: int = 32, show_progress: bool = False
-    ) -> np.ndarray:
-        rows = [self._vector(text) for text in texts]
-        return np.asarray(rows, dtype=np.float32).reshape(len(texts), DIM)
-
-    def _vector(self, text: str) -> np.ndarray:
-        total = np.zeros(DIM)
-        for word in text.lower().replace(".", " ").split():
-            total += _word_vector(word) + 0.9 * _word_vector(f"{self.version}/{word}")
-        return total / max(float(np.linalg.norm(total)), 1e-12)
-
-
-def _word_vector(word: str) -> np.ndarray:
-    seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big")
-    return np.random.default_rng(seed).standard_normal(DIM)
-
-
-@dataclass(frozen=True)
-class FakeEngines:
-    """An engine factory for the pool, as ``retrieval.engine_factory`` is in production."""
-
-    cache_dir: Path
-
-    def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine:
-        encoder = HashingEncoder(model.version_id or "path")
-        return SearchEngine.build(model, prompts, self.cache_dir, encoder)
 
 
 @pytest.fixture

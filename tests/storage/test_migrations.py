@@ -29,6 +29,11 @@ EXPECTED_TABLES = {
     "guild_settings",
     "guild_departures",
     "forgotten_reactions",
+    "prompt_submissions",
+    "guild_prompt_settings",
+    "daily_schedules",
+    "daily_posts",
+    "daily_feedback",
 }
 
 

@@ -113,7 +113,8 @@ async def test_run_logs_in_syncs_answers_and_stops_cleanly(
         code, out, err = await finished(process)
     assert code == 0, err
     assert TOKEN not in out + err
-    assert "serving model base" in err and "synced 2 command(s) globally" in err
+    # /prompt, /model, /settings, /privacy, /prompts, /daily
+    assert "serving model base" in err and "synced 6 command(s) globally" in err
     assert "retraining schedule" in err
     assert "Traceback" not in err
     assert fake.requests[0].path == "/users/@me"

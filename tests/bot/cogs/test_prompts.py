@@ -39,7 +39,9 @@ def request_count(db: Database) -> int:
 async def test_logs_in_syncs_and_answers_within_three_seconds(
     fake: FakeDiscord, bot: PromptBot, bot_db: Database
 ) -> None:
-    assert {c["name"] for c in fake.commands()} == {"prompt", "model", "settings", "privacy"}
+    assert {c["name"] for c in fake.commands()} == {
+        *("prompt", "model", "settings", "privacy", "prompts", "daily"),
+    }
     record = await ask(fake, "fantasy dragons")
 
     assert record.callback_type == 4 and record.latency is not None and record.latency < 3.0

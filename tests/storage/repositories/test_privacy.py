@@ -97,3 +97,37 @@ def test_deleting_a_servers_data_leaves_every_other_server_alone(db: Database) -
         assert guild_settings(s, "g1").max_count == 5
         assert guild_settings(s, "g2").max_count == 3
         assert privacy.user_data(s, "alice").votes == {"g2": 1}
+
+
+def test_a_servers_own_prompts_and_daily_prompt_go_with_its_data(db: Database) -> None:
+    from storage.models import DailyFeedback, DailyPost, Prompt, PromptSubmission
+    from storage.prompt_file import PromptRecord
+    from storage.repositories import daily, guild_prompts
+
+    for guild in ("g1", "g2"):
+        with db.session() as s:
+            guild_prompts.write_guild_prompts(
+                s, guild, [PromptRecord("1", f"text of {guild}")], "author", "t", T0
+            )
+            guild_prompts.add_submission(s, guild, "member", PromptRecord("x", "sub"), None, T0)
+            daily.set_schedule(s, guild, "c", "09:00", "UTC", None, "admin", T0)
+            post = daily.add_pending_post(
+                s, guild, "c", "2026-01-01", guild_prompts.guild_prompt_key(guild, "1"), T0
+            )
+            assert post is not None
+            post.message_id = f"m-{guild}"
+            daily.record_daily_reaction(s, f"m-{guild}", "member", 1, True, T0)
+    with db.session() as s:
+        privacy.delete_guild_data(s, "g1")
+    with db.session() as s:
+        assert {
+            p.guild_id for p in s.scalars(select(Prompt).where(Prompt.guild_id.is_not(None)))
+        } == {"g2"}
+        assert {p.guild_id for p in s.scalars(select(DailyPost))} == {"g2"}
+        assert s.scalar(select(func.count()).select_from(DailyFeedback)) == 1
+        assert daily.get_schedule(s, "g1") is None and daily.get_schedule(s, "g2") is not None
+        privacy.forget_user(s, "member", T0)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(DailyFeedback)) == 0
+        [submission] = s.scalars(select(PromptSubmission)).all()
+        assert submission.submitter_id == privacy.FORGOTTEN_USER

@@ -1,0 +1,59 @@
+"""A fast stand-in for the model behind serving: a hashed bag-of-words encoder that differs
+per model version, and an engine factory the pool takes as it takes the real one."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.engine import SearchEngine
+from retrieval.model_registry import ModelRef
+
+DIM = 64
+WORDS = (
+    *("dragon", "castle", "ghost", "ship", "storm", "forest", "witch", "robot"),
+    *("ocean", "desert", "letter", "train", "mirror", "garden", "clock", "winter"),
+)
+
+
+class HashingEncoder:
+    """Bag of words, one pseudo-random vector per word plus a per-version twist, so two
+    versions rank alike but not identically."""
+
+    dim = DIM
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def encode(
+        self, texts: list[str], batch_size: int = 32, show_progress: bool = False
+    ) -> np.ndarray:
+        rows = [self._vector(text) for text in texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), DIM)
+
+    def _vector(self, text: str) -> np.ndarray:
+        total = np.zeros(DIM)
+        for word in text.lower().replace(".", " ").split():
+            total += _word_vector(word) + 0.9 * _word_vector(f"{self.version}/{word}")
+        return total / max(float(np.linalg.norm(total)), 1e-12)
+
+
+def _word_vector(word: str) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big")
+    return np.random.default_rng(seed).standard_normal(DIM)
+
+
+@dataclass(frozen=True)
+class FakeEngines:
+    """An engine factory for the pool, as ``retrieval.engine_factory`` is in production."""
+
+    cache_dir: Path
+
+    def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine:
+        encoder = HashingEncoder(model.version_id or "path")
+        return SearchEngine.build(model, prompts, self.cache_dir, encoder)
