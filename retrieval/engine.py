@@ -22,11 +22,13 @@ from typing import Literal
 import numpy as np
 
 from retrieval.corpus_view import CorpusPrompt
+from retrieval.documents import DEFAULT_FORMAT, document_text
 from retrieval.embedding_cache import EmbeddingStats, embed_corpus
 from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
+from retrieval.typo_tolerance import QueryCorrector, wordpiece_words
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
-from retrieval.vocabulary import normalize_query
+from retrieval.vocabulary import default_vocabulary, normalize_query
 
 Backend = Literal["onnx", "onnx-int8", "torch"]
 RRF_K = 60
@@ -60,8 +62,11 @@ class SearchEngine:
         approximate_above: int = 50_000,
         hybrid: bool = False,
         backend: Backend = "onnx",
+        doc_format: str = DEFAULT_FORMAT,
+        corrector: QueryCorrector | None = None,
     ) -> None:
         self.model = model
+        self.corrector = corrector
         self.backend = backend
         self.encoder = encoder
         self.prompts = list(prompts)
@@ -70,7 +75,7 @@ class SearchEngine:
             matrix, approximate_above=approximate_above
         )
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
-        self._bm25 = _Bm25([_bm25_text(p) for p in self.prompts]) if hybrid else None
+        self._bm25 = _Bm25([document_text(p, doc_format) for p in self.prompts]) if hybrid else None
 
     @classmethod
     def build(
@@ -84,11 +89,34 @@ class SearchEngine:
         hybrid: bool = False,
         show_progress: bool = False,
         stats: EmbeddingStats | None = None,
+        doc_format: str = DEFAULT_FORMAT,
+        typo_tolerance: bool = False,
     ) -> SearchEngine:
-        """Embed ``prompts`` with ``encoder`` (``backend`` names it, and keys the cache)."""
-        cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}.npz"
-        matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats)
-        return cls(model, encoder, prompts, matrix, approximate_above, hybrid, backend)
+        """Embed ``prompts`` as ``doc_format`` with ``encoder``; backend and format key a cache."""
+        cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}-{doc_format}.npz"
+        matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats, doc_format)
+        corrector = (
+            QueryCorrector.from_corpus(prompts, default_vocabulary(), wordpiece_words(model.path))
+            if typo_tolerance
+            else None
+        )
+        return cls(
+            model,
+            encoder,
+            prompts,
+            matrix,
+            approximate_above,
+            hybrid,
+            backend,
+            doc_format,
+            corrector,
+        )
+
+    def normalize(self, query: str) -> str:
+        """What is encoded for ``query``: normalized, and typo-corrected when tolerance is on."""
+        if self.corrector is not None:
+            return self.corrector.correct(query) or query
+        return normalize_query(query) or query
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -108,7 +136,7 @@ class SearchEngine:
         """Top-k hits per query (queries are normalized here, so callers may pass raw text)."""
         if not self.prompts or not queries:
             return [[] for _ in queries]
-        normalized = [normalize_query(q) or q for q in queries]
+        normalized = [self.normalize(q) for q in queries]
         vectors = self.encoder.encode(normalized, batch_size=64)
         mask = self.genre_mask(genre)
         depth = min(len(self.prompts), max(k, 100) if self._bm25 else k)
@@ -133,12 +161,6 @@ class SearchEngine:
             for rank, (i, _) in enumerate(ranking, start=1):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
         return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-
-
-def _bm25_text(prompt: CorpusPrompt) -> str:
-    from retrieval.documents import document_text
-
-    return document_text(prompt)
 
 
 class _Bm25:
@@ -171,9 +193,17 @@ class _Bm25:
 class Bm25Ranker:
     """BM25 alone, as a baseline: ``text`` only, or ``tags`` (the same text as dense)."""
 
-    def __init__(self, prompts: Sequence[CorpusPrompt], with_tags: bool = True) -> None:
+    def __init__(
+        self,
+        prompts: Sequence[CorpusPrompt],
+        with_tags: bool = True,
+        doc_format: str = DEFAULT_FORMAT,
+    ) -> None:
         self.prompts = list(prompts)
-        texts = [_bm25_text(p) if with_tags else f"{p.title}. {p.text}" for p in self.prompts]
+        texts = [
+            document_text(p, doc_format) if with_tags else f"{p.title}. {p.text}"
+            for p in self.prompts
+        ]
         self._bm25 = _Bm25(texts)
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
