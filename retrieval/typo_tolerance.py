@@ -28,7 +28,9 @@ MIN_LENGTH = 4  # shorter words are too ambiguous to correct ("cat" -> "car"?)
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(normalize_query(text))
+    """Words of the normalized text; a hyphenated word also yields its parts."""
+    words = _TOKEN.findall(normalize_query(text))
+    return words + [part for w in words if "-" in w for part in w.split("-")]
 
 
 def max_edits(word: str) -> int:
