@@ -64,7 +64,7 @@ def main() -> None:
     from retraining.trainer import PRESETS, TrainingExample, train_candidate
     from retrieval.corpus import SHIPPED_CORPUS
     from retrieval.corpus_view import load_corpus_from_file
-    from retrieval.documents import document_text
+    from retrieval.documents import TRAINING_FORMAT, document_text
     from retrieval.engine_builder import build_engine
     from retrieval.eval_sets import restrict_to
     from retrieval.evaluation import dense_ranker, evaluate_ranker
@@ -75,7 +75,7 @@ def main() -> None:
     prompts = load_corpus_from_file(SHIPPED_CORPUS)
     golden = load_golden_set(prompts)
     all_pairs = corpus_pairs_for(config, prompts, golden, args.cache)
-    text = {p.id: document_text(p) for p in prompts}
+    text = {p.id: document_text(p, TRAINING_FORMAT) for p in prompts}
     counts = Counter(g for p in prompts for g in p.genres)
     args.out.mkdir(parents=True, exist_ok=True)
     results_file = args.out / "lgo.json"

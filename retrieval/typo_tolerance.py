@@ -12,6 +12,7 @@ the search for the rest.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -83,16 +84,30 @@ class QueryCorrector:
 
 
 def wordpiece_words(model_dir: Path) -> frozenset[str]:
-    """Whole words of the model's WordPiece vocabulary (``vocab.txt``): real English spellings.
+    """Whole words of the model's WordPiece vocabulary: real English spellings.
 
     Without them, correct words the corpus happens to lack ("wacky", "hiking") would be
-    "corrected" into corpus words ("tacky", "hiding").
+    "corrected" into corpus words ("tacky", "hiding"). Read from ``vocab.txt`` or, as saved
+    fine-tuned models have only that, from ``tokenizer.json``.
     """
-    path = model_dir / "vocab.txt"
-    if not path.is_file():
-        return frozenset()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return frozenset(w for w in lines if len(w) >= MIN_LENGTH and w.isalpha() and w.islower())
+    return frozenset(
+        w
+        for w in _wordpiece_vocab(model_dir)
+        if len(w) >= MIN_LENGTH and w.isalpha() and w.islower()
+    )
+
+
+def _wordpiece_vocab(model_dir: Path) -> list[str]:
+    vocab_txt, tokenizer_json = model_dir / "vocab.txt", model_dir / "tokenizer.json"
+    if vocab_txt.is_file():
+        return vocab_txt.read_text(encoding="utf-8").splitlines()
+    if tokenizer_json.is_file():
+        try:
+            vocab = json.loads(tokenizer_json.read_text(encoding="utf-8"))["model"]["vocab"]
+        except (ValueError, KeyError, TypeError):
+            return []
+        return list(vocab) if isinstance(vocab, dict) else []
+    return []
 
 
 def _vocabulary_words(vocabulary: Vocabulary) -> Iterable[str]:

@@ -3,6 +3,7 @@ short words and clean queries pass untouched."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -49,3 +50,12 @@ def test_wordpiece_words_keeps_whole_lowercase_words(tmp_path: Path) -> None:
     (tmp_path / "vocab.txt").write_text("[CLS]\n##ing\nhiking\nCat\nthe\nmariner\n")
     assert wordpiece_words(tmp_path) == frozenset({"hiking", "mariner"})
     assert wordpiece_words(tmp_path / "missing") == frozenset()
+
+
+def test_wordpiece_words_read_from_a_saved_models_tokenizer_json(tmp_path: Path) -> None:
+    (tmp_path / "tokenizer.json").write_text(
+        json.dumps({"model": {"type": "WordPiece", "vocab": {"[CLS]": 0, "hiking": 1, "##s": 2}}})
+    )
+    assert wordpiece_words(tmp_path) == frozenset({"hiking"})
+    (tmp_path / "tokenizer.json").write_text("not json")
+    assert wordpiece_words(tmp_path) == frozenset()
