@@ -120,7 +120,7 @@ def noisy_variant(query: JudgedQuery) -> tuple[JudgedQuery, str]:
 
 
 def noisy_rows(queries: Sequence[JudgedQuery]) -> list[dict[str, object]]:
-    rows = []
+    rows: list[dict[str, object]] = []
     for q in queries:
         variant, name = noisy_variant(q)
         rows.append(
