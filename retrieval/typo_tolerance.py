@@ -45,7 +45,11 @@ class QueryCorrector:
         self._frequencies = frequencies
         # dictionary words are correct spellings the corpus lacks: never corrected, never targets
         self._known = frozenset(frequencies) | frozenset(dictionary)
-        self._choices = sorted(frequencies, key=lambda w: (-frequencies[w], w))
+        # bucketed by length: a word within k edits is within k letters of the query word's
+        # length, so only those buckets are searched (the same matches, a fraction of the work)
+        self._by_length: dict[int, list[str]] = {}
+        for word in sorted(frequencies, key=lambda w: (-frequencies[w], w)):
+            self._by_length.setdefault(len(word), []).append(word)
 
     @classmethod
     def from_corpus(
@@ -70,9 +74,12 @@ class QueryCorrector:
         if word in self._known or len(word) < MIN_LENGTH or not word.isalpha():
             return word
         limit = max_edits(word)
-        matches = process.extract(
-            word, self._choices, scorer=OSA.distance, score_cutoff=limit, limit=20
-        )
+        choices = [
+            w
+            for length in range(len(word) - limit, len(word) + limit + 1)
+            for w in self._by_length.get(length, ())
+        ]
+        matches = process.extract(word, choices, scorer=OSA.distance, score_cutoff=limit, limit=20)
         if not matches:
             return word
         best = min(matches, key=lambda m: (m[1], -self._frequencies[m[0]], m[0]))
