@@ -33,7 +33,7 @@ from retraining.corpus_pairs import Pair
 from retraining.gate import GateResult, VoteSliceMetrics
 from retraining.trainer import TrainConfig, TrainingExample, TrainingJob, TrainOutcome, run_job
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.documents import document_text
+from retrieval.documents import TRAINING_FORMAT, document_text
 from retrieval.golden_set import GoldenMetrics, GoldenSet, evaluate_model
 from retrieval.int8_check import serving_backend
 from retrieval.model_registry import ModelRef, base_model_path
@@ -125,7 +125,7 @@ def in_process_runner(on_step: Callable[[int, int], None] | None = None) -> Trai
 
 
 def to_examples(pairs: Sequence[Pair], prompts: Sequence[CorpusPrompt]) -> list[TrainingExample]:
-    text = {p.id: document_text(p) for p in prompts}
+    text = {p.id: document_text(p, TRAINING_FORMAT) for p in prompts}
     return [
         TrainingExample(
             pair.anchor,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.documents import document_text
+from retrieval.documents import DEFAULT_FORMAT, document_text
 from retrieval.encoders import Encoder
 
 
@@ -66,13 +66,19 @@ def embed_corpus(
     cache_file: Path | None,
     show_progress: bool = False,
     stats: EmbeddingStats | None = None,
+    doc_format: str = DEFAULT_FORMAT,
 ) -> np.ndarray:
-    """The (n, dim) normalized matrix for ``prompts``, in order, encoding only what changed."""
+    """The (n, dim) normalized matrix for ``prompts``, in order, encoding only what changed.
+
+    ``cache_file`` must be specific to ``doc_format``: rows are keyed by prompt content only.
+    """
     known = _load(cache_file) if cache_file else {}
     missing = [p for p in prompts if p.content_hash not in known]
     if missing:
         fresh = encoder.encode(
-            [document_text(p) for p in missing], batch_size=32, show_progress=show_progress
+            [document_text(p, doc_format) for p in missing],
+            batch_size=32,
+            show_progress=show_progress,
         )
         known.update(zip((p.content_hash for p in missing), fresh, strict=True))
     if stats is not None:

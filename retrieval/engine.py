@@ -24,12 +24,13 @@ from typing import Literal
 import numpy as np
 
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.documents import document_text
+from retrieval.documents import DEFAULT_FORMAT, document_text
 from retrieval.embedding_cache import EmbeddingStats, embed_corpus
 from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
+from retrieval.typo_tolerance import QueryCorrector, wordpiece_words
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
-from retrieval.vocabulary import normalize_query
+from retrieval.vocabulary import default_vocabulary, normalize_query
 from storage.ratings import Rating
 from storage.repositories.prompts import served_version
 
@@ -76,8 +77,11 @@ class SearchEngine:
         approximate_above: int = 50_000,
         hybrid: bool = False,
         backend: Backend = "onnx",
+        doc_format: str = DEFAULT_FORMAT,
+        corrector: QueryCorrector | None = None,
     ) -> None:
         self.model = model
+        self.corrector = corrector
         self.backend = backend
         self.encoder = encoder
         self.prompts = list(prompts)
@@ -87,11 +91,12 @@ class SearchEngine:
         )
         self.approximate_above = approximate_above
         self.hybrid = hybrid
+        self.doc_format = doc_format
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
         self._rating_levels = np.fromiter(
             (p.rating.level for p in self.prompts), dtype=np.int8, count=len(self.prompts)
         )
-        self._bm25 = _Bm25([_bm25_text(p) for p in self.prompts]) if hybrid else None
+        self._bm25 = _Bm25([document_text(p, doc_format) for p in self.prompts]) if hybrid else None
         self._shared = np.fromiter(
             (p.guild_id is None for p in self.prompts), dtype=bool, count=len(self.prompts)
         )
@@ -113,11 +118,34 @@ class SearchEngine:
         hybrid: bool = False,
         show_progress: bool = False,
         stats: EmbeddingStats | None = None,
+        doc_format: str = DEFAULT_FORMAT,
+        typo_tolerance: bool = False,
     ) -> SearchEngine:
-        """Embed ``prompts`` with ``encoder`` (``backend`` names it, and keys the cache)."""
-        cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}.npz"
-        matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats)
-        return cls(model, encoder, prompts, matrix, approximate_above, hybrid, backend)
+        """Embed ``prompts`` as ``doc_format`` with ``encoder``; backend and format key a cache."""
+        cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}-{doc_format}.npz"
+        matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats, doc_format)
+        corrector = (
+            QueryCorrector.from_corpus(prompts, default_vocabulary(), wordpiece_words(model.path))
+            if typo_tolerance
+            else None
+        )
+        return cls(
+            model,
+            encoder,
+            prompts,
+            matrix,
+            approximate_above,
+            hybrid,
+            backend,
+            doc_format,
+            corrector,
+        )
+
+    def normalize(self, query: str) -> str:
+        """What is encoded for ``query``: normalized, and typo-corrected when tolerance is on."""
+        if self.corrector is not None:
+            return self.corrector.correct(query) or query
+        return normalize_query(query) or query
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -184,7 +212,7 @@ class SearchEngine:
         among the prompts of ``genre`` rated at most ``max_rating`` (None: any)."""
         if not self.prompts or not queries:
             return [[] for _ in queries]
-        normalized = [normalize_query(q) or q for q in queries]
+        normalized = [self.normalize(q) for q in queries]
         vectors = self.encoder.encode(normalized, batch_size=64)
         mask = self._mask(genre, max_rating, scope)
         if mask is not None and not mask.any():
@@ -236,7 +264,9 @@ class SearchEngine:
         encoded = dict(
             zip(
                 (p.content_hash for p in to_encode),
-                self.encoder.encode([document_text(p) for p in to_encode], batch_size=32)
+                self.encoder.encode(
+                    [document_text(p, self.doc_format) for p in to_encode], batch_size=32
+                )
                 if to_encode
                 else [],
                 strict=True,
@@ -259,6 +289,8 @@ class SearchEngine:
             self.approximate_above,
             self.hybrid,
             self.backend,
+            self.doc_format,
+            self.corrector,
         )
 
     def _fuse(
@@ -279,10 +311,6 @@ def corpus_fingerprint_of(versions: dict[str, str]) -> str:
     for prompt_id, content_hash in sorted(versions.items()):
         digest.update(f"{prompt_id}\0{content_hash}\n".encode())
     return digest.hexdigest()
-
-
-def _bm25_text(prompt: CorpusPrompt) -> str:
-    return document_text(prompt)
 
 
 class _Bm25:
@@ -315,9 +343,17 @@ class _Bm25:
 class Bm25Ranker:
     """BM25 alone, as a baseline: ``text`` only, or ``tags`` (the same text as dense)."""
 
-    def __init__(self, prompts: Sequence[CorpusPrompt], with_tags: bool = True) -> None:
+    def __init__(
+        self,
+        prompts: Sequence[CorpusPrompt],
+        with_tags: bool = True,
+        doc_format: str = DEFAULT_FORMAT,
+    ) -> None:
         self.prompts = list(prompts)
-        texts = [_bm25_text(p) if with_tags else f"{p.title}. {p.text}" for p in self.prompts]
+        texts = [
+            document_text(p, doc_format) if with_tags else f"{p.title}. {p.text}"
+            for p in self.prompts
+        ]
         self._bm25 = _Bm25(texts)
 
     def search(self, query: str, k: int = 10) -> list[Hit]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from retrieval.corpus_view import CorpusPrompt
+from retrieval.documents import DEFAULT_FORMAT
 from retrieval.embedding_cache import EmbeddingStats
 from retrieval.encoders import Encoder, OnnxEncoder
 from retrieval.engine import Backend, SearchEngine, int8_dir_for, onnx_dir_for
@@ -56,6 +57,8 @@ def build_engine(
     show_progress: bool = False,
     encoder: Encoder | None = None,
     stats: EmbeddingStats | None = None,
+    doc_format: str = DEFAULT_FORMAT,
+    typo_tolerance: bool = False,
 ) -> SearchEngine:
     """``model`` over ``prompts`` on ``backend``; ``encoder`` reuses one already loaded."""
     return SearchEngine.build(
@@ -68,4 +71,6 @@ def build_engine(
         hybrid=hybrid,
         show_progress=show_progress,
         stats=stats,
+        doc_format=doc_format,
+        typo_tolerance=typo_tolerance,
     )

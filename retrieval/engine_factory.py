@@ -33,6 +33,7 @@ class ServingEngineFactory:
     int8: str = "off"  # "auto": serve int8 where its measured verdict allows
     approximate_above: int = 50_000
     hybrid: bool = False
+    typo_tolerance: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServingEngineFactory:
@@ -43,6 +44,7 @@ class ServingEngineFactory:
             int8=settings.int8,
             approximate_above=settings.approximate_above,
             hybrid=settings.hybrid,
+            typo_tolerance=settings.typo_tolerance,
         )
 
     def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine:
@@ -53,4 +55,5 @@ class ServingEngineFactory:
             backend=serving_backend(model, self.cache_dir, self.backend, self.int8),
             approximate_above=self.approximate_above,
             hybrid=self.hybrid,
+            typo_tolerance=self.typo_tolerance,
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from retrieval.corpus_view import CorpusPrompt
+from retrieval.documents import DEFAULT_FORMAT
 from retrieval.engine import Bm25Ranker, Scope, SearchEngine
 from retrieval.eval_sets import JudgedQuery
 from retrieval.metrics import METRIC_NAMES, aggregate
@@ -48,8 +49,10 @@ def new_prompts_ranker(engine: SearchEngine, new_prompts: Sequence[CorpusPrompt]
     return rank
 
 
-def bm25_ranker(prompts: Sequence[CorpusPrompt], with_tags: bool) -> Ranker:
-    bm25 = Bm25Ranker(prompts, with_tags=with_tags)
+def bm25_ranker(
+    prompts: Sequence[CorpusPrompt], with_tags: bool, doc_format: str = DEFAULT_FORMAT
+) -> Ranker:
+    bm25 = Bm25Ranker(prompts, with_tags=with_tags, doc_format=doc_format)
 
     def rank(queries: Sequence[str], k: int) -> list[list[str]]:
         return [[h.prompt_id for h in bm25.search(q, k)] for q in queries]

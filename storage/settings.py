@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     )
     approximate_above: int = Field(default=50_000, description="use HNSW above this corpus size")
     hybrid: bool = Field(default=False, description="fuse BM25 with dense scores")
+    typo_tolerance: bool = Field(
+        default=True,
+        description="snap misspelled query words to the corpus vocabulary before encoding",
+    )
     champion_poll_seconds: float = Field(default=5.0, description="how often serving re-reads")
 
     retrain_schedule: str = Field(

@@ -80,6 +80,7 @@ def search(
         backend=settings.backend,
         approximate_above=settings.approximate_above,
         hybrid=settings.hybrid,
+        typo_tolerance=settings.typo_tolerance,
     )
     hits = engine.search(keywords, k, genre=genre)
     if as_json:
@@ -253,6 +254,7 @@ def rank(
         backend=settings.backend,
         approximate_above=settings.approximate_above,
         hybrid=settings.hybrid,
+        typo_tolerance=settings.typo_tolerance,
     )
     ranked = engine.search_many([q.query for q in queries], top_k)
     payload = {q.qid: [h.prompt_id for h in hits] for q, hits in zip(queries, ranked, strict=True)}

@@ -62,3 +62,20 @@ def test_an_unreadable_cache_is_rebuilt(prompts: list[CorpusPrompt], tmp_path: P
     again = EmbeddingStats()
     embed_corpus(encoder, prompts[:5], cache_file, stats=again)
     assert (again.encoded, again.reused) == (0, 5)
+
+
+def test_document_format_picks_the_text_and_keys_the_engine_cache(
+    prompts: list[CorpusPrompt], tmp_path: Path
+) -> None:
+    from retrieval.engine import SearchEngine
+    from retrieval.model_registry import ModelRef
+
+    encoder = TextHashEncoder()
+    embed_corpus(encoder, prompts[:3], tmp_path / "tags.npz", doc_format="tags_text")
+    assert encoder.encoded == [document_text(p, "tags_text") for p in prompts[:3]]
+
+    model = ModelRef("m", tmp_path / "no-model")
+    for fmt in ("title_labels", "tags_title"):
+        SearchEngine.build(model, prompts[:3], tmp_path, TextHashEncoder(), doc_format=fmt)
+    names = sorted(p.name for p in (tmp_path / "embeddings").iterdir())
+    assert names == [f"{model.key}-onnx-tags_title.npz", f"{model.key}-onnx-title_labels.npz"]

@@ -73,3 +73,19 @@ def test_hybrid_fuses_dense_and_bm25_ranks(
     assert [h.prompt_id for h in hits] == expected
     assert [h.score for h in hits] == pytest.approx([fused[pid] for pid in expected])
     assert expected != dense[:5]  # the lexical ranking moved something: fusion is not a no-op
+
+
+def test_typo_tolerance_corrects_queries_before_encoding(
+    prompts: list[CorpusPrompt], tmp_path: Path
+) -> None:
+    from retrieval.model_registry import ModelRef
+    from tests.helpers.encoders import TextHashEncoder
+
+    encoder = TextHashEncoder()
+    model = ModelRef("m", tmp_path / "no-model")
+    tolerant = SearchEngine.build(model, prompts[:50], tmp_path, encoder, typo_tolerance=True)
+    strict = SearchEngine.build(model, prompts[:50], tmp_path, encoder)
+    encoder.encoded.clear()
+    tolerant.search("Fantasy DRGAONS!!", 3)
+    assert encoder.encoded == ["fantasy dragons"]
+    assert strict.normalize("Fantasy DRGAONS!!") == "fantasy drgaons"

@@ -1,0 +1,61 @@
+"""Typo tolerance: unknown words snap to the nearest corpus word; known and dictionary words,
+short words and clean queries pass untouched."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from retrieval.corpus_view import CorpusPrompt
+from retrieval.typo_tolerance import QueryCorrector, max_edits, wordpiece_words
+
+PROMPTS = [
+    CorpusPrompt("p1", "Dragons of Ash", "A dragon guards a plague village.", ["Fantasy"], [], "a"),
+    CorpusPrompt("p2", "League Night", "Bowling league drama.", ["Humor"], ["Friendship"], "b"),
+    CorpusPrompt(
+        "p3", "Post Office", "A post-apocalyptic mail route.", ["Science Fiction"], [], "c"
+    ),
+]
+
+
+def corrector(dictionary: tuple[str, ...] = ()) -> QueryCorrector:
+    return QueryCorrector.from_corpus(PROMPTS, dictionary=dictionary)
+
+
+def test_dropped_doubled_and_swapped_letters_are_corrected() -> None:
+    fix = corrector()
+    assert fix.correct("fantasy drgaons") == "fantasy dragons"  # swap: one edit
+    assert fix.correct("Draggons!!") == "dragons"
+    assert fix.correct("frendship") == "friendship"
+    assert fix.correct("post-apocallyptic") == "post-apocalyptic"  # long word: up to 2 edits
+
+
+def test_known_short_and_dictionary_words_are_left_alone() -> None:
+    fix = corrector(dictionary=("wacky",))
+    assert fix.correct("dragon league") == "dragon league"
+    assert fix.correct("cat") == "cat"  # too short to correct safely
+    assert fix.correct("wacky") == "wacky"  # a real word the corpus lacks: not "tacky"
+    assert fix.correct("zzzzqqq") == "zzzzqqq"  # nothing close: unchanged
+
+
+def test_ties_go_to_the_more_frequent_word() -> None:
+    fix = QueryCorrector(Counter({"plague": 5, "league": 1}))
+    assert fix.correct_word("pleague") in {"plague", "league"}
+    assert fix.correct_word("plagve") == "plague"
+    assert max_edits("dragons") == 1 and max_edits("friendship") == 2
+
+
+def test_wordpiece_words_keeps_whole_lowercase_words(tmp_path: Path) -> None:
+    (tmp_path / "vocab.txt").write_text("[CLS]\n##ing\nhiking\nCat\nthe\nmariner\n")
+    assert wordpiece_words(tmp_path) == frozenset({"hiking", "mariner"})
+    assert wordpiece_words(tmp_path / "missing") == frozenset()
+
+
+def test_wordpiece_words_read_from_a_saved_models_tokenizer_json(tmp_path: Path) -> None:
+    (tmp_path / "tokenizer.json").write_text(
+        json.dumps({"model": {"type": "WordPiece", "vocab": {"[CLS]": 0, "hiking": 1, "##s": 2}}})
+    )
+    assert wordpiece_words(tmp_path) == frozenset({"hiking"})
+    (tmp_path / "tokenizer.json").write_text("not json")
+    assert wordpiece_words(tmp_path) == frozenset()
