@@ -3,8 +3,9 @@
 ``PromptService.serve`` validates keywords, picks the model (the champion, an experiment arm
 for this user, or in interleave mode a team-drafted list from champion and candidate),
 searches, and records the request with its results in one transaction.
-``record_reaction`` turns a 👍/👎 on a result message into a vote. Both take ``now`` so the
-simulator can run them on simulated time.
+``record_reaction`` turns a 👍/👎 on a result message into a vote, through a
+:class:`serving.vote_writer.VoteWriter` that retries and queues what the database refuses.
+Both take ``now`` so the simulator can run them on simulated time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
 from serving.model_pool import ModelPool
 from serving.team_draft import credited_teams, draft_rng, team_draft
+from serving.vote_writer import Reaction, VoteWriter
 from storage.database import Database, utcnow
 from storage.models import Arm, ExperimentMode
 from storage.repositories.experiments import running_experiment
@@ -88,6 +90,8 @@ class PromptService:
         self.pool = pool
         self.max_keywords_chars = max_keywords_chars
         self.clock = clock
+        #: retries vote writes and queues the ones the database keeps refusing
+        self.votes = VoteWriter(self._write_reaction)
 
     def _assign(self, user_id: str) -> Assignment:
         state = self.pool.state or self.pool.refresh()
@@ -198,7 +202,18 @@ class PromptService:
         value = THUMBS.get(emoji)
         if value is None:
             return None
+        return self.votes.write(Reaction(message_id, user_id, value, added, now or self.clock()))
+
+    def catch_up_votes(self) -> int:
+        """Store the votes earlier writes could not; returns how many were stored."""
+        return self.votes.catch_up()
+
+    def _write_reaction(self, reaction: Reaction) -> VoteOutcome:
         with self.db.session() as session:
-            if added:
-                return record_vote(session, message_id, user_id, value, now or self.clock())
-            return remove_vote(session, message_id, user_id, value, now or self.clock())
+            if reaction.added:
+                return record_vote(
+                    session, reaction.message_id, reaction.user_id, reaction.value, reaction.at
+                )
+            return remove_vote(
+                session, reaction.message_id, reaction.user_id, reaction.value, reaction.at
+            )
