@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 import discord
 
 from serving.prompt_service import THUMBS, PromptService
-from storage.database import Database, utcnow
+from storage.database import Database, is_transient, utcnow
 from storage.repositories.reconcile import (
     ChannelProgress,
     ResultChannel,
@@ -352,7 +352,7 @@ def apply_changes(
         if outcome is None:
             continue
         if change.added:
-            recorded += outcome.value in ("recorded", "changed")
+            recorded += outcome.value in ("recorded", "changed", "queued")
         else:
             removed += outcome.value == "removed"
     return recorded, removed
@@ -448,4 +448,9 @@ async def _scan_segment(catchup: Catchup, segment: Segment, results: set[int]) -
         await catchup.scan(segment, results)
     except discord.HTTPException as exc:  # channel gone, no longer readable, Discord failing
         log.warning("cannot read channel %s: %s", segment.channel_id, exc)
+        catchup.report.unreachable.append(str(segment.channel_id))
+    except Exception as exc:  # the database failed: skip this channel, not the whole catch-up
+        if not is_transient(exc):
+            raise
+        log.warning("database failed reconciling channel %s: %s", segment.channel_id, exc)
         catchup.report.unreachable.append(str(segment.channel_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from retrieval.model_registry import base_model_path
 from storage.database import Database, utcnow
+from storage.locks import database_lock
 from storage.models import ModelStatus
 from storage.repositories.audit import write_audit
 from storage.repositories.model_versions import (
@@ -19,7 +20,8 @@ def ensure_base_model(db: Database, actor: str = "promptbot init") -> bool:
     """Register ``base`` and make it champion if nothing is; True if anything changed."""
     now = utcnow()
     changed = False
-    with db.session() as session:
+    # two `promptbot init`s at once would both find no champion; the second must see the first's
+    with database_lock(db.url, "base-model"), db.session() as session:
         base = get_version(session, BASE_VERSION_ID)
         if base is None:
             register_version(

@@ -3,8 +3,9 @@
 ``PromptService.serve`` validates keywords, picks the model (the champion, an experiment arm
 for this user, or in interleave mode a team-drafted list from champion and candidate),
 searches, and records the request with its results in one transaction.
-``record_reaction`` turns a 👍/👎 on a result message into a vote. Both take ``now`` so the
-simulator can run them on simulated time.
+``record_reaction`` turns a 👍/👎 on a result message into a vote, through a
+:class:`serving.vote_writer.VoteWriter` that retries and queues what the database refuses.
+Both take ``now`` so the simulator can run them on simulated time.
 
 A server's own settings (serving.guild_settings) apply here, so every caller gets them: its
 content ceiling (``mature`` only in age-restricted channels), its default and maximum count,
@@ -25,6 +26,7 @@ from serving.arms import assign_arm, interleaved_share
 from serving.guild_settings import GuildSettingsCache, ceiling_for
 from serving.model_pool import ModelPool
 from serving.team_draft import credited_teams, draft_rng, team_draft
+from serving.vote_writer import Reaction, VoteWriter
 from storage.database import Database, utcnow
 from storage.models import Arm, ExperimentMode
 from storage.ratings import Rating
@@ -100,6 +102,8 @@ class PromptService:
         self.clock = clock
         self.guild_settings = guild_settings or GuildSettingsCache(db)
         self.scopes = scopes
+        #: retries vote writes and queues the ones the database keeps refusing
+        self.votes = VoteWriter(self._write_reaction)
 
     def scope_for(self, guild_id: str | None) -> Scope:
         """What a search from ``guild_id`` (None: a DM or the CLI) may return: the shared
@@ -242,21 +246,34 @@ class PromptService:
         value = THUMBS.get(emoji)
         if value is None:
             return None
-        now = now or self.clock()
+        reaction = Reaction(message_id, user_id, value, added, now or self.clock(), live)
+        return self.votes.write(reaction)
+
+    def catch_up_votes(self) -> int:
+        """Store the votes earlier writes could not; returns how many were stored."""
+        return self.votes.catch_up()
+
+    def _write_reaction(self, reaction: Reaction) -> VoteOutcome:
+        message_id, user_id, value, now = (
+            reaction.message_id,
+            reaction.user_id,
+            reaction.value,
+            reaction.at,
+        )
         with self.db.session() as session:
             if (
-                added
-                and not live
+                reaction.added
+                and not reaction.live
                 and voter_digest(user_id) in forgotten_voters(session, message_id)
             ):
                 return VoteOutcome.UNCHANGED
-            if added:
-                if live:
+            if reaction.added:
+                if reaction.live:
                     reaction_given_again(session, message_id, user_id)
                 outcome = record_vote(session, message_id, user_id, value, now)
             else:
                 outcome = remove_vote(session, message_id, user_id, value, now)
             if outcome == VoteOutcome.NOT_A_RESULT:
                 # maybe a daily post: feedback on the prompt, with no query to learn from
-                record_daily_reaction(session, message_id, user_id, value, added, now)
+                record_daily_reaction(session, message_id, user_id, value, reaction.added, now)
             return outcome

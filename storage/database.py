@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -55,6 +55,18 @@ class SchemaNotMigratedError(RuntimeError):
 
 class DatabaseUnavailable(ValueError):
     """The database cannot be used at all; the message is one line, password masked."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether trying the same write again later may succeed: the database was unreachable,
+    locked, restarted, or failed the commit (OperationalError: also PostgreSQL's serialization
+    and deadlock failures). A constraint or data error is not transient: it would fail again.
+
+    Callers above storage/ ask this instead of catching SQLAlchemy's exception types.
+    """
+    if isinstance(error, DatabaseUnavailable | OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def utcnow() -> datetime:

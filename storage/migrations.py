@@ -3,6 +3,10 @@
 The configuration is built here rather than read from alembic.ini, so an installed wheel, which
 has no alembic.ini, migrates the same way as a checkout. alembic.ini stays in the repository for
 the plain ``alembic`` command run from its root; it sets nothing this function needs.
+
+Upgrades and downgrades hold the database's migration lock (storage.locks), so two processes
+migrating one database at once (two `promptbot init`s on a fresh PostgreSQL) run one after
+the other: the second finds the schema at head and does nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine
 
+from storage.locks import database_lock
 from storage.settings import MIGRATIONS_DIR
+
+MIGRATION_LOCK = "migrations"
 
 
 def alembic_config(url: str) -> Config:
@@ -31,14 +38,16 @@ class MigrationError(ValueError):
 
 def upgrade(url: str, revision: str = "head") -> None:
     try:
-        command.upgrade(alembic_config(url), revision)
+        with database_lock(url, MIGRATION_LOCK):
+            command.upgrade(alembic_config(url), revision)
     except CommandError as exc:
         raise MigrationError(str(exc)) from None
 
 
 def downgrade(url: str, revision: str = "base") -> None:
     try:
-        command.downgrade(alembic_config(url), revision)
+        with database_lock(url, MIGRATION_LOCK):
+            command.downgrade(alembic_config(url), revision)
     except CommandError as exc:
         raise MigrationError(str(exc)) from None
 

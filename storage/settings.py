@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     reconcile_requests_per_second: float = Field(
         default=5.0, gt=0, description="pace of the catch-up's reads (Discord allows 50/s in all)"
     )
+    vote_catch_up_seconds: float = Field(
+        default=30.0, gt=0, description="how often votes the database refused are written again"
+    )
     max_keywords_chars: int = 200
     metrics_port: int | None = Field(
         default=None, description="serve /metrics and /healthz on this port; unset: off"

@@ -9,6 +9,10 @@ Votes are written one at a time, in the order the events arrived (an ``asyncio.L
 itself over first come, first served), so 👍 → 👎 → remove 👍 always ends as 👎. On ready,
 reactions cast while the bot was offline are reconciled in the background (bot.reconcile),
 which needs to know when the bot was last seen: every gateway event bumps that (throttled).
+
+A vote the database refuses even after the service's retries is queued in the service
+(serving.vote_writer); a background loop stores the queue every ``vote_catch_up_seconds``, so
+a database outage delays votes but loses none.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import discord
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.observability import vote_origin
 from bot.reconcile import GatewayClock, ReconcileReport, reconcile_reactions
@@ -41,8 +45,11 @@ class Feedback(commands.Cog):
 
     async def cog_load(self) -> None:
         await self.clock.load()  # before the gateway connects: the previous run's last event
+        self.catch_up_votes.change_interval(seconds=self.bot.settings.vote_catch_up_seconds)
+        self.catch_up_votes.start()
 
     async def cog_unload(self) -> None:
+        self.catch_up_votes.cancel()
         if self.reconciliation is not None and not self.reconciliation.done():
             self.reconciliation.cancel()
         await self.clock.close()
@@ -97,6 +104,18 @@ class Feedback(commands.Cog):
             origin = await asyncio.to_thread(vote_origin, self.bot.db, str(payload.message_id))
         version, arm = origin or (None, None)
         self.bot.metrics.observe_vote(THUMBS[str(payload.emoji)], outcome.value, version, arm)
+
+    @tasks.loop(seconds=30.0)
+    async def catch_up_votes(self) -> None:
+        """Store the votes the database refused earlier (nothing to do most of the time)."""
+        if not self.bot.service.votes.pending:
+            return
+        async with self.votes_lock:
+            await asyncio.to_thread(self.bot.service.catch_up_votes)
+
+    @catch_up_votes.error
+    async def _catch_up_failed(self, error: BaseException) -> None:
+        log.error("the vote catch-up failed; queued votes wait for the next start", exc_info=error)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

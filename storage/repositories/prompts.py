@@ -5,6 +5,10 @@ here (storage.prompt_file), so the database should accept them all; if it still 
 (a limit the validation does not know about), the batch is retried one savepoint per record, so
 the refused records are reported by id and every other record still lands, on SQLite and on
 PostgreSQL alike (where one failed statement would otherwise abort the whole transaction).
+
+New ids are written with ``INSERT ... ON CONFLICT (id) DO NOTHING``: when another import (or
+`init`) adds the same id between this one's read and its write, the row it stored is read back
+and updated like any existing row, instead of failing the import on the primary key.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from sqlalchemy.orm import Session
 
 from storage.models import Prompt
 from storage.prompt_file import PromptRecord
+from storage.upsert import insert_for
+
+#: rows per INSERT: well under SQLite's 32,766 bound parameters at nine columns a row
+INSERT_CHUNK = 1000
 
 
 @dataclass
@@ -82,43 +90,68 @@ def _upsert_all(
     session: Session, records: list[PromptRecord], source: str, now: datetime
 ) -> UpsertCounts:
     counts = UpsertCounts()
-    existing = (
-        {
-            p.id: p
-            for p in session.scalars(select(Prompt).where(Prompt.id.in_([r.id for r in records])))
-        }
-        if records
-        else {}
-    )
+    existing = _existing(session, [r.id for r in records])
+    new = [r for r in records if r.id not in existing]
+    inserted = _insert_new(session, new, source, now)
+    counts.added = len(inserted)
+    raced = [r.id for r in new if r.id not in inserted]  # added meanwhile by another writer
+    if raced:
+        existing.update(_existing(session, raced, for_update=True))
     for record in records:
-        row = existing.get(record.id)
-        digest = record.content_hash
-        if row is None:
-            session.add(
-                Prompt(
-                    id=record.id,
-                    title=record.title,
-                    text=record.text,
-                    genres=record.genres,
-                    themes=record.themes,
-                    source=source,
-                    content_hash=digest,
-                    rating=record.rating.value,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            counts.added += 1
-        elif row.content_hash != digest or row.rating != record.rating.value:
+        if record.id in inserted:
+            continue
+        row = existing[record.id]
+        if row.content_hash != record.content_hash or row.rating != record.rating.value:
             row.title, row.text = record.title, record.text
             row.genres, row.themes = record.genres, record.themes
-            row.source, row.content_hash, row.updated_at = source, digest, now
+            row.source, row.content_hash, row.updated_at = source, record.content_hash, now
             row.rating = record.rating.value
             counts.updated += 1
         else:
             counts.unchanged += 1
     session.flush()
     return counts
+
+
+def _existing(session: Session, ids: list[str], for_update: bool = False) -> dict[str, Prompt]:
+    found: dict[str, Prompt] = {}
+    for start in range(0, len(ids), INSERT_CHUNK):
+        stmt = select(Prompt).where(Prompt.id.in_(ids[start : start + INSERT_CHUNK]))
+        if for_update:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        found.update({p.id: p for p in session.scalars(stmt)})
+    return found
+
+
+def _insert_new(
+    session: Session, records: list[PromptRecord], source: str, now: datetime
+) -> set[str]:
+    """Insert the records whose ids no one has stored yet; returns the ids this call stored."""
+    inserted: set[str] = set()
+    for start in range(0, len(records), INSERT_CHUNK):
+        rows = [
+            {
+                "id": r.id,
+                "title": r.title,
+                "text": r.text,
+                "genres": r.genres,
+                "themes": r.themes,
+                "source": source,
+                "content_hash": r.content_hash,
+                "rating": r.rating.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in records[start : start + INSERT_CHUNK]
+        ]
+        stmt = (
+            insert_for(session, Prompt)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Prompt.id)
+        )
+        inserted.update(session.scalars(stmt))
+    return inserted
 
 
 SelectT = TypeVar("SelectT", bound=Select)  # type: ignore[type-arg]

@@ -3,6 +3,10 @@
 One vote per (result, voter). The latest reaction wins: 👎 after 👍 changes the vote to -1.
 Removing a reaction removes the vote only if that reaction is the one the vote holds, so
 taking back an old 👍 after switching to 👎 keeps the -1.
+
+Two processes may record the same user's first vote at once (a live reaction and a catch-up,
+two shards, a retry): the first vote is an ``INSERT ... ON CONFLICT DO NOTHING``, and the one
+that loses the race updates the row the winner stored instead of failing on the constraint.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from storage.models import Request, Result, Vote
 from storage.repositories.requests import result_for_message
+from storage.upsert import insert_for
 
 
 class VoteOutcome(StrEnum):
@@ -25,6 +30,7 @@ class VoteOutcome(StrEnum):
     REMOVED = "removed"
     NOT_A_RESULT = "not_a_result"  # a message the bot did not send as a result
     NO_VOTE = "no_vote"
+    QUEUED = "queued"  # not stored yet (the database failed); the writer's catch-up stores it
 
 
 def record_vote(
@@ -35,20 +41,39 @@ def record_vote(
     result = result_for_message(session, message_id)
     if result is None:
         return VoteOutcome.NOT_A_RESULT
-    vote = session.scalars(
-        select(Vote).where(Vote.result_id == result.id, Vote.voter_id == voter_id)
-    ).first()
-    if vote is None:
-        session.add(
-            Vote(result_id=result.id, voter_id=voter_id, value=value, cast_at=now, changed_at=now)
-        )
-        session.flush()
+    if _insert_first_vote(session, result.id, voter_id, value, now):
         return VoteOutcome.RECORDED
+    vote = _locked_vote(session, result.id, voter_id)
+    assert vote is not None  # the insert found it; votes are only ever marked removed
     if vote.value == value and vote.removed_at is None:
         return VoteOutcome.UNCHANGED
     vote.value, vote.changed_at, vote.removed_at = value, now, None
     session.flush()
     return VoteOutcome.CHANGED
+
+
+def _insert_first_vote(
+    session: Session, result_id: int, voter_id: str, value: int, now: datetime
+) -> bool:
+    """Store the vote if this voter has none on the result; False when one exists already."""
+    stmt = (
+        insert_for(session, Vote)
+        .values(result_id=result_id, voter_id=voter_id, value=value, cast_at=now, changed_at=now)
+        .on_conflict_do_nothing(index_elements=["result_id", "voter_id"])
+        .returning(Vote.id)  # rowcount is not reliable for ON CONFLICT across drivers
+    )
+    return session.execute(stmt).scalar_one_or_none() is not None
+
+
+def _locked_vote(session: Session, result_id: int, voter_id: str) -> Vote | None:
+    """The vote, row-locked on PostgreSQL so two changes of it apply one after the other."""
+    stmt = (
+        select(Vote)
+        .where(Vote.result_id == result_id, Vote.voter_id == voter_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).first()
 
 
 def remove_vote(
@@ -57,9 +82,7 @@ def remove_vote(
     result = result_for_message(session, message_id)
     if result is None:
         return VoteOutcome.NOT_A_RESULT
-    vote = session.scalars(
-        select(Vote).where(Vote.result_id == result.id, Vote.voter_id == voter_id)
-    ).first()
+    vote = _locked_vote(session, result.id, voter_id)
     if vote is None or vote.removed_at is not None or vote.value != value:
         return VoteOutcome.NO_VOTE
     vote.removed_at, vote.changed_at = now, now

@@ -11,6 +11,14 @@ from storage.models import Vote
 from storage.repositories.votes import list_votes
 from tests.fakediscord import FakeDiscord, Message
 from tests.helpers.bot import USER, VOTER, ask, eventually, results_of, vote_of
+from tests.helpers.faults import (
+    ReactionEvent,
+    expected_votes,
+    fail_commits,
+    reaction_storm,
+    stored_votes,
+    votes_lost,
+)
 
 pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
 
@@ -67,3 +75,29 @@ async def test_ignored_reactions_record_nothing(
     assert vote_count(bot_db) == 1
     assert vote_of(bot_db, message, fake.bot_user.id) is None
     assert vote_of(bot_db, message, other_bot.id) is None
+
+
+async def test_votes_survive_failing_commits_through_discord(
+    fake: FakeDiscord, bot: PromptBot, bot_db: Database
+) -> None:
+    """10% of commits fail, then all of them for a while: every vote lands once, in order."""
+    messages = await results_of(fake, await ask(fake, "fantasy dragons", count=3), n=3)
+    voters = [fake.add_member(name=f"voter{i}").id for i in range(6)]
+    feedback = bot.get_cog("Feedback")
+    feedback.catch_up_votes.change_interval(seconds=0.05)
+    bot.service.votes.backoff_s = 0.0
+    faults = fail_commits(bot_db.engine, share=0.10, seed=5)
+    storm = reaction_storm(90, [str(m.id) for m in messages], [str(v) for v in voters], seed=2)
+    delivered: list[ReactionEvent] = []
+    for i, e in enumerate(storm):
+        faults.share = 1.0 if 30 <= i < 45 else 0.10  # an outage: these must queue
+        channel = messages[0].channel_id
+        if await fake.user_react(int(e.user_id), channel, int(e.message_id), e.emoji, e.added):
+            delivered.append(e)  # Discord only sends a change of state
+        if i == 44:
+            await eventually(lambda: bot.service.votes.pending > 0)
+    faults.share = 0.10
+    await eventually(lambda: bot.service.votes.pending == 0, timeout=10.0)
+    faults.enabled = False
+    assert faults.failed >= 15
+    assert votes_lost(expected_votes(delivered), stored_votes(bot_db)) == 0
