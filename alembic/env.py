@@ -18,7 +18,7 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return config.get_main_option("sqlalchemy.url") or Settings().sqlalchemy_url
+    return config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url
 
 
 def run_migrations_offline() -> None:

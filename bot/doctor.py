@@ -112,7 +112,7 @@ def check_database(settings: Settings) -> tuple[list[Check], Database | None]:
     from storage.migrations import current_revision, head_revision
 
     try:
-        db = Database(settings.sqlalchemy_url, must_exist=True)
+        db = Database(settings.resolved_database_url, must_exist=True)
         current = current_revision(db.engine)
     except DatabaseUnavailable as exc:
         fix = "start the database or correct PROMPTBOT_DATABASE_URL; `promptbot init` for new"

@@ -150,7 +150,7 @@ def pick(prompts: list[Prompt], liked: Mapping[str, int], seed: str) -> Prompt:
 def scheduled_daily_post(guild_id: str) -> None:
     """Job entry point (referenced by name so the job store can persist it)."""
     settings = Settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.resolved_database_url)
     try:
         post_id = choose_daily_post(
             db, guild_id, utcnow(), settings.daily_no_repeat_days, default_rating_filter(db)

@@ -80,7 +80,7 @@ def scheduled_cycle() -> None:
     from retraining.cycle import RetrainingCycle
 
     settings = Settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.resolved_database_url)
     try:
         report = RetrainingCycle(db, settings).run(trigger="schedule")
         log.info("retraining cycle: %s (%s)", report.status, report.reason)
@@ -92,7 +92,7 @@ def scheduled_experiment_check() -> None:
     from retraining.experiment_check import check_experiment
 
     settings = Settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.resolved_database_url)
     try:
         outcome = check_experiment(db, settings)
         if outcome and outcome[1].decision:
@@ -105,7 +105,7 @@ def scheduled_retention() -> None:
     from retraining.retention import purge_departed_guilds
 
     settings = Settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.resolved_database_url)
     try:
         purge_departed_guilds(db, settings.guild_retention_days)
     finally:
@@ -118,7 +118,7 @@ def build_scheduler(settings: Settings) -> Any:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     return BackgroundScheduler(
-        jobstores={"default": scheduler_job_store(settings.sqlalchemy_url)},
+        jobstores={"default": scheduler_job_store(settings.resolved_database_url)},
         executors={"default": ThreadPoolExecutor(1)},
         job_defaults=JOB_DEFAULTS,
         timezone="UTC",

@@ -63,7 +63,7 @@ class ScheduleLeader:
     ) -> None:
         self.settings = settings
         self._own_db = db is None
-        self.db = db or Database(settings.sqlalchemy_url)
+        self.db = db or Database(settings.resolved_database_url)
         self.jobs = jobs
         self.extra_jobs = extra_jobs
         self.holder = holder or default_holder()

@@ -127,8 +127,8 @@ class Simulation:
     def _setup(self) -> None:
         sim_home = self.settings.home
         sim_home.mkdir(parents=True, exist_ok=True)
-        migrations.upgrade(self.settings.sqlalchemy_url)
-        self.db = Database(self.settings.sqlalchemy_url)
+        migrations.upgrade(self.settings.resolved_database_url)
+        self.db = Database(self.settings.resolved_database_url)
         report = import_prompt_file(self.db, self.cfg.prompts)
         if report.errors:
             raise ValueError(f"{self.cfg.prompts}: {len(report.errors)} bad line(s)")

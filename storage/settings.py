@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     experiment_max_days: float = 14.0
 
     @property
-    def sqlalchemy_url(self) -> str:
+    def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'promptbot.db'}"
 
     @property

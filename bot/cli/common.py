@@ -92,7 +92,7 @@ def load_settings() -> Settings:
 
 def open_database(settings: Settings, require_migrated: bool = True) -> Database:
     """The configured database, which must exist: a mistyped SQLite path is not created."""
-    db = Database(settings.sqlalchemy_url, must_exist=True)
+    db = Database(settings.resolved_database_url, must_exist=True)
     if require_migrated:
         try:
             db.require_migrated()

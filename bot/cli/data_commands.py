@@ -36,7 +36,7 @@ def init(
     if not path.is_file():
         fail(f"prompt file {path} not found.")
     ensure_private_dir(settings.home)
-    _migrate(migrations.upgrade, settings.sqlalchemy_url, "head")
+    _migrate(migrations.upgrade, settings.resolved_database_url, "head")
     db = open_database(settings)
     report = _import(db, path)
     ensure_base_model(db)
@@ -109,7 +109,7 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
     settings = load_settings()
     ensure_private_dir(settings.home)
-    _migrate(migrations.upgrade, settings.sqlalchemy_url, revision)
+    _migrate(migrations.upgrade, settings.resolved_database_url, revision)
     console.print(f"Database at {revision}.")
 
 
@@ -120,7 +120,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="Target revision, or '
 
     settings = load_settings()
     open_database(settings, require_migrated=False)  # never create a database to downgrade it
-    _migrate(migrations.downgrade, settings.sqlalchemy_url, revision)
+    _migrate(migrations.downgrade, settings.resolved_database_url, revision)
     console.print(f"Database at {revision}.")
 
 

@@ -37,8 +37,8 @@ def run_demo(days: int, train_steps: int, sim_train_steps: int) -> None:
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     console.rule("1/4 set up")
-    migrations.upgrade(settings.sqlalchemy_url)
-    db = Database(settings.sqlalchemy_url)
+    migrations.upgrade(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)
     report = import_prompt_file(db, SHIPPED_CORPUS)
     ensure_base_model(db, actor="promptbot demo")
     console.print(

@@ -139,7 +139,7 @@ def backup(
 
     settings = load_settings()
     try:
-        manifest = make_backup(settings.sqlalchemy_url, settings.home, directory, utcnow())
+        manifest = make_backup(settings.resolved_database_url, settings.home, directory, utcnow())
     except BackupError as exc:
         fail(str(exc))
     console.print(
@@ -161,10 +161,10 @@ def restore(
 
     settings = load_settings()
     try:
-        report = restore_backup(settings.sqlalchemy_url, settings.home, directory)
+        report = restore_backup(settings.resolved_database_url, settings.home, directory)
     except BackupError as exc:
         fail(str(exc))
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.resolved_database_url)
     try:
         revision, head = current_revision(db.engine), head_revision()
         if revision == head:

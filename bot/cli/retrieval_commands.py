@@ -30,7 +30,7 @@ def _optional_database(settings):  # type: ignore[no-untyped-def]
     from storage.database import Database, DatabaseUnavailable, SchemaNotMigratedError
 
     try:
-        db = Database(settings.sqlalchemy_url, must_exist=True)
+        db = Database(settings.resolved_database_url, must_exist=True)
     except DatabaseUnavailable:
         return None
     try:

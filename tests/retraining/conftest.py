@@ -75,7 +75,7 @@ def loop_settings(db_url: str, tmp_path: Path, model_cache_dir: Path) -> Setting
 
 @pytest.fixture
 def loop_db(loop_settings: Settings, small_corpus_file: Path) -> Iterator[Database]:
-    db = Database(loop_settings.sqlalchemy_url)
+    db = Database(loop_settings.resolved_database_url)
     assert import_prompt_file(db, small_corpus_file).ok
     ensure_base_model(db, actor="test")
     yield db

@@ -260,7 +260,7 @@ def test_two_workers_started_together_run_one_cycle(
     settings = gate_nothing_passes(loop_settings)
 
     def worker(name: str) -> None:
-        db = Database(loop_settings.sqlalchemy_url)
+        db = Database(loop_settings.resolved_database_url)
         cycle = RetrainingCycle(
             db,
             settings,
