@@ -24,11 +24,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from retrieval.corpus import SHIPPED_CORPUS
 from storage.database import Database
-from storage.models import ModelVersion, Prompt
+from storage.repositories.prompts import setup_census
 from tests.helpers.databases import pg_admin_connection, pg_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -75,17 +73,8 @@ def run_round(args: list[list[str]], env: dict[str, str]) -> dict[str, Any]:
 def database_state(url: str) -> dict[str, int]:
     db = Database(url)
     try:
-        with db.session() as s:
-            prompts = s.scalar(select(func.count()).select_from(Prompt)) or 0
-            champions = s.scalar(
-                select(func.count())
-                .select_from(ModelVersion)
-                .where(ModelVersion.status == "champion")
-            )
-            edited = s.scalar(
-                select(func.count()).select_from(Prompt).where(Prompt.text.like("% (edited)"))
-            )
-        return {"prompts": prompts, "champions": champions or 0, "edited": edited or 0}
+        with db.session() as session:
+            return setup_census(session)
     finally:
         db.dispose()
 

@@ -23,7 +23,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from storage.models import Prompt
+from storage.models import ModelVersion, Prompt
 from storage.prompt_file import PromptRecord
 from storage.upsert import insert_for
 
@@ -221,3 +221,18 @@ def tag_counts(session: Session, scope: str = SHARED) -> tuple[Counter[str], Cou
         genres.update(prompt_genres)
         themes.update(prompt_themes)
     return genres, themes
+
+
+def setup_census(session: Session) -> dict[str, int]:
+    """What concurrent set-ups left behind (bench.concurrent_setup): every prompt row, the
+    champion rows (exactly one after any number of racing inits), and rows an import edited."""
+    count = select(func.count())
+    return {
+        "prompts": session.scalar(count.select_from(Prompt)) or 0,
+        "champions": session.scalar(
+            count.select_from(ModelVersion).where(ModelVersion.status == "champion")
+        )
+        or 0,
+        "edited": session.scalar(count.select_from(Prompt).where(Prompt.text.like("% (edited)")))
+        or 0,
+    }
