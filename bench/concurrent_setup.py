@@ -1,4 +1,4 @@
-"""Concurrent `promptbot init` and `promptbot import` as real processes (issue #18, point 5).
+"""Concurrent `promptbot init` and `promptbot import` as real processes.
 
     python -m bench.concurrent_setup [--runs 20] [--engines sqlite postgresql]
 

@@ -1,4 +1,4 @@
-"""One hostile user against the loop, with and without the influence rule (issue #14).
+"""One hostile user against the loop, with and without the influence rule.
 
     python -m bench.hostile_user --seeds 5 --out out/hostile            # the docs/results.md table
     python -m bench.hostile_user --seeds 1 --shares 0.2 --out out/h1    # one quick pair of runs

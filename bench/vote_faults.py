@@ -1,4 +1,4 @@
-"""Votes lost when a share of database commits fail (issue #18, point 7).
+"""Votes lost when a share of database commits fail.
 
     python -m bench.vote_faults [--votes 2000] [--share 0.10] [--engines sqlite postgresql]
 

@@ -56,7 +56,8 @@ def _join(*parts: str) -> str:
 
 
 def title_labels(prompt: PromptLike) -> str:
-    """``Title. Genres: a, b. Themes: x, y. text`` (the format until issue #17)."""
+    """``Title. Genres: a, b. Themes: x, y. text``: the default until formats were chosen on the
+    train split, and still the text training positives use."""
     return _join(_sentence(prompt.title), *_labelled_tags(prompt), prompt.text)
 
 

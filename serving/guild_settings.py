@@ -44,7 +44,9 @@ __all__ = [
     "parse_setting",
 ]
 
-CACHE_MAX_AGE_S = 5.0  # half the 10 s the issue allows, so a slow read still makes it
+CACHE_MAX_AGE_S = (
+    5.0  # half the 10 s a change may take to reach every process, so a slow read still makes it
+)
 MAX_PROMPT_CHANNELS = 25
 MAX_COOLDOWN_SECONDS = 24 * 3600.0
 _TRUE = {"yes", "true", "on", "1", "y"}

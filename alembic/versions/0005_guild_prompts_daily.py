@@ -1,8 +1,8 @@
 """guild prompts, submissions and the daily prompt
 
 Revision ID: 0005_guild_prompts_daily
-Revises: 0004_guild_settings (was 0002_gateway_presence; re-chained when issue-14 was
-merged into this branch, so the branch has one head; it depends on nothing 0004 adds)
+Revises: 0004_guild_settings (it depends on nothing 0004 adds; it follows it so the
+migrations keep one head)
 Create Date: 2026-12-06 03:50:00
 
 Servers bring their own prompts. This migration adds, and only adds:

@@ -1,4 +1,4 @@
-"""The shipped corpus, vocabulary, judged queries and split meet the corpus issue's minimums."""
+"""The shipped corpus, vocabulary, judged queries and split meet their documented minimums."""
 
 from __future__ import annotations
 
