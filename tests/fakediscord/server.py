@@ -551,11 +551,7 @@ class FakeDiscord:
             notifier=self.notifier,
             shard_id=shard,
         )
-        self.interactions.append(record)
-        self.interactions_by_id[record.id] = record
-        self.interactions_by_token[record.token] = record
-        self.gateway.dispatch("INTERACTION_CREATE", payload)
-        await self.gateway.flush()
+        await self._deliver(record)
         return record
 
     async def invoke_command(
@@ -592,6 +588,14 @@ class FakeDiscord:
         if wait:
             await self._await_response(record, timeout)
         return record
+
+    async def _deliver(self, record: InteractionRecord) -> None:
+        """Index ``record`` under its id and token and send it as INTERACTION_CREATE."""
+        self.interactions.append(record)
+        self.interactions_by_id[record.id] = record
+        self.interactions_by_token[record.token] = record
+        self.gateway.dispatch("INTERACTION_CREATE", record.payload)
+        await self.gateway.flush()
 
     async def _dispatch_other(
         self,
@@ -632,11 +636,7 @@ class FakeDiscord:
             # a click's @original is the message clicked on (a type 7 update edits it)
             original=source_message if kind == MESSAGE_COMPONENT else None,
         )
-        self.interactions.append(record)
-        self.interactions_by_id[record.id] = record
-        self.interactions_by_token[record.token] = record
-        self.gateway.dispatch("INTERACTION_CREATE", payload)
-        await self.gateway.flush()
+        await self._deliver(record)
         if wait:
             await self._await_response(record, timeout)
         return record
