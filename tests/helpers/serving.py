@@ -4,21 +4,36 @@ per model version, and an engine factory the pool takes as it takes the real one
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from retrieval.corpus import import_prompt_file
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine import SearchEngine
 from retrieval.model_registry import ModelRef
+from storage.database import Database
 
 DIM = 64
 WORDS = (
     *("dragon", "castle", "ghost", "ship", "storm", "forest", "witch", "robot"),
     *("ocean", "desert", "letter", "train", "mirror", "garden", "clock", "winter"),
 )
+
+
+def import_word_corpus(db: Database, directory: Path, count: int) -> None:
+    """``count`` prompts ``p00``.. into ``db``, each naming two of WORDS (what the fake
+    encoder tells apart), through the real import."""
+    corpus = directory / "corpus.jsonl"
+    lines = [
+        {"id": f"p{i:02d}", "text": f"A {WORDS[i % 16]} and a {WORDS[(i * 7 + 3) % 16]}."}
+        for i in range(count)
+    ]
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert import_prompt_file(db, corpus).ok
 
 
 class HashingEncoder:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from retrieval.base_model import ensure_base_model
-from retrieval.corpus import import_prompt_file
 from serving.guild_prompts import (
     MAX_IMPORT_LINES,
     GuildPromptError,
@@ -24,20 +23,14 @@ from storage.database import Database
 from storage.models import Prompt, Vote
 from storage.prompt_file import PromptRecord
 from storage.repositories.guild_prompts import guild_prompt_key
-from tests.helpers.serving import WORDS, FakeEngines
+from tests.helpers.serving import FakeEngines, import_word_corpus
 
 GUILD, OTHER = "1001", "2002"
 
 
 @pytest.fixture
 def world(db: Database, tmp_path: Path) -> Database:
-    corpus = tmp_path / "corpus.jsonl"
-    lines = [
-        {"id": f"p{i:02d}", "text": f"A {WORDS[i % 16]} and a {WORDS[(i * 7 + 3) % 16]}."}
-        for i in range(16)
-    ]
-    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    assert import_prompt_file(db, corpus).ok
+    import_word_corpus(db, tmp_path, 16)
     ensure_base_model(db)
     return db
 

@@ -26,7 +26,7 @@ from storage.models import Arm, ExperimentMode, ModelStatus, Request, Result
 from storage.ratings import Rating
 from storage.repositories.experiments import start_experiment
 from storage.repositories.model_versions import register_version, set_champion
-from tests.helpers.serving import WORDS, FakeEngines
+from tests.helpers.serving import WORDS, FakeEngines, import_word_corpus
 
 T0 = datetime(2026, 3, 1, 12)
 
@@ -34,13 +34,7 @@ T0 = datetime(2026, 3, 1, 12)
 @pytest.fixture
 def db(sqlite_db: Database, tmp_path: Path) -> Database:
     """Base and a second version "v1" (same files: the fake encoder tells them apart)."""
-    corpus = tmp_path / "corpus.jsonl"
-    lines = [
-        {"id": f"p{i:02d}", "text": f"A {WORDS[i % 16]} and a {WORDS[(i * 7 + 3) % 16]}."}
-        for i in range(32)
-    ]
-    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    assert import_prompt_file(sqlite_db, corpus).ok
+    import_word_corpus(sqlite_db, tmp_path, 32)
     ensure_base_model(sqlite_db)
     with sqlite_db.session() as session:
         register_version(session, "v1", str(base_model_path()), ModelStatus.CANDIDATE, T0)
