@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CLAIM_STALE_S = 300.0  # a claim older than this belonged to a process that died mid-post
 MAX_CHOICES = 25
+UNLOAD_WAIT_S = 15.0  # how long shutdown waits for a post being sent
 
 
 def daily_embed(title: str, text: str, genres: list[str], themes: list[str]) -> discord.Embed:
@@ -80,6 +81,9 @@ class Daily(commands.GroupCog, group_name="daily", group_description="A prompt e
     def __init__(self, bot: PromptBot) -> None:
         self.bot = bot
         self.holder = _holder()
+        # Held from claim to "posted": shutting down waits for it, so a post that reached
+        # Discord is never left claimed (the next process would send it a second time).
+        self._in_flight = asyncio.Lock()
         super().__init__()
 
     async def cog_load(self) -> None:
@@ -87,6 +91,10 @@ class Daily(commands.GroupCog, group_name="daily", group_description="A prompt e
         self.post_due.start()
 
     async def cog_unload(self) -> None:
+        try:
+            await asyncio.wait_for(self._in_flight.acquire(), timeout=UNLOAD_WAIT_S)
+        except TimeoutError:
+            log.warning("a daily post was still being sent at shutdown; a later poll retries it")
         self.post_due.cancel()
 
     # ------------------------------------------------------------------ commands
@@ -228,8 +236,9 @@ class Daily(commands.GroupCog, group_name="daily", group_description="A prompt e
 
         sent = 0
         for post in await asyncio.to_thread(pending):
-            if await self._post(post, stale):
-                sent += 1
+            async with self._in_flight:
+                if await self._post(post, stale):
+                    sent += 1
         return sent
 
     async def _post(self, post: repo.PostToSend, stale: datetime) -> bool:
