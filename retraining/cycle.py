@@ -61,6 +61,7 @@ from storage.repositories.experiments import running_experiment, start_experimen
 from storage.repositories.guild_settings import non_contributing_guilds
 from storage.repositories.leases import current_lease, release_lease, try_acquire_lease
 from storage.repositories.model_versions import get_champion
+from storage.repositories.prompts import EVERY_GUILD
 from storage.repositories.training_runs import (
     fail_abandoned_runs,
     finish_run,
@@ -165,6 +166,15 @@ def held_out_vote_judge(
         return Judgement(result, candidate_votes)
 
     return judge
+
+
+def contributed_server_prompts(db: Database, opted_out: frozenset[str]) -> list[CorpusPrompt]:
+    """Servers' own prompts whose votes may train the shared model (vote_pairs rule 11)."""
+    return [
+        p
+        for p in load_corpus_from_db(db, EVERY_GUILD)
+        if p.guild_id is not None and p.guild_id not in opted_out
+    ]
 
 
 class RetrainingCycle:
@@ -272,15 +282,21 @@ class RetrainingCycle:
         self.progress("building training pairs")
         prompts = load_corpus_from_db(self.db)
         golden = self.golden or load_golden_set(prompts)
-        pairs = self._build_pairs(all_votes, prompts, golden, counts["new_votes"])
+        with self.db.session() as session:
+            opted_out = frozenset(non_contributing_guilds(session))
+        server_prompts = contributed_server_prompts(self.db, opted_out)
+        pairs = self._build_pairs(
+            all_votes, prompts, server_prompts, opted_out, golden, counts["new_votes"]
+        )
         dataset_id = self._record_dataset(pairs)
         timings = {"pairs": time.perf_counter() - started}
         if not pairs.votes.train_pairs:
             reason = "the votes gave no usable training pair"
             return self._skip(run_id, reason, pairs.counts, dataset_id=dataset_id)
         started_experiment: list[int] = []
+        voted_on = [*prompts, *server_prompts]  # the texts every vote pair may name
         result = self._train_and_judge(
-            run_id, pairs, dataset_id, prompts, golden, started_experiment.append
+            run_id, pairs, dataset_id, voted_on, golden, started_experiment.append
         )
         experiment_id = started_experiment[0] if started_experiment else None
         timings.update(result.timings, total=time.perf_counter() - started)
@@ -306,6 +322,8 @@ class RetrainingCycle:
         self,
         votes: list[VoteView],
         prompts: list[CorpusPrompt],
+        server_prompts: list[CorpusPrompt],
+        opted_out: frozenset[str],
         golden: GoldenSet,
         fresh: int,
     ) -> CyclePairs:
@@ -313,8 +331,6 @@ class RetrainingCycle:
             default_vocabulary(), seed=self.config.seed, per_prompt=self.config.pairs_per_prompt
         )
         forbidden = golden.split.test_anchors(golden.queries)
-        with self.db.session() as session:
-            opted_out = frozenset(non_contributing_guilds(session))
         vote_pairs = build_vote_pairs(
             votes,
             prompts,
@@ -323,6 +339,7 @@ class RetrainingCycle:
             forbidden_anchors=forbidden,
             excluded_guilds=opted_out,
             influence=influence_rule(self.settings),
+            server_prompts=server_prompts,
         )
         replay = self._replay_pairs(
             builder, prompts, golden, forbidden, len(vote_pairs.train_pairs)

@@ -29,6 +29,11 @@
     also split by a stable hash of their id, so the held-out votes come from other users
     than the training votes. The simulator's hostile-user runs (docs/results.md) measure
     what the rule costs and what it stops.
+11. A server's own prompts (``/prompts add``) train the shared model only through the votes
+    of a server that contributes (rule 9): its members' 👍/👎 on them become pairs like any
+    other, with the prompt's text; a server that opted out keeps its prompts and votes to
+    itself. Nothing else about a server's prompts (their tags, their text alone) becomes a
+    pair, so a server that adds prompts but whose members never vote teaches the model nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
 from retrieval.corpus_view import CorpusPrompt
 from storage.repositories.votes import VoteView
 
-RULES_VERSION = 2  # 2: server opt-outs and the influence rule (rules 9 and 10)
+RULES_VERSION = 3  # 2: server opt-outs and the influence rule (rules 9, 10); 3: rule 11
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,7 @@ def build_vote_pairs(
     forbidden_anchors: frozenset[str] = frozenset(),
     excluded_guilds: frozenset[str] = frozenset(),
     influence: InfluenceRule = NO_INFLUENCE_RULE,
+    server_prompts: Sequence[CorpusPrompt] = (),
 ) -> VotePairs:
     counts: Counter[str] = Counter(votes_in=len(votes))
     contributed = [v for v in votes if v.guild_id is None or v.guild_id not in excluded_guilds]
@@ -163,7 +169,9 @@ def build_vote_pairs(
     counts["removed_ignored"] = len(contributed) - len(active)
     capped = apply_daily_cap(active, daily_cap)
     counts["over_daily_cap"] = len(active) - len(capped)
-    known = {p.id: p for p in prompts}
+    # Votes may name a contributing server's own prompts (rule 11); tag positives and
+    # everything else come from the shared corpus alone.
+    known = {p.id: p for p in (*prompts, *server_prompts)}
     if influence.enabled:
         train, heldout = _judgments_under_influence_rule(
             capped, influence, heldout_fraction, counts
@@ -197,6 +205,8 @@ def build_vote_pairs(
             source = "vote" if query in positives else "vote_negative_tag_positive"
             pairs.append(Pair(query, positive_id, source, negative_id))
     counts["vote_pairs"] = len(pairs)
+    server_ids = {p.id for p in server_prompts}
+    counts["server_prompt_pairs"] = sum(1 for p in pairs if p.positive_id in server_ids)
     counts["heldout_judgments"] = len(heldout)
     ids = [v.vote_id for v in votes]
     return VotePairs(pairs, heldout, dict(counts), min(ids, default=None), max(ids, default=None))

@@ -18,6 +18,9 @@ from retrieval.golden_set import GoldenSet
 from serving.model_pool import ModelPool
 from serving.prompt_service import PromptService
 from storage.database import Database
+from storage.prompt_file import PromptRecord
+from storage.repositories.guild_prompts import write_guild_prompts
+from storage.repositories.guild_settings import update_guild_settings
 from storage.settings import Settings
 
 T0 = datetime(2026, 2, 2, 9)
@@ -73,3 +76,40 @@ def cast_votes(
             service.record_reaction(message_id, f"user{i % 7}", emoji, True, now)
             votes += 1
     return votes
+
+
+SERVER_PROMPTS = [
+    PromptRecord(
+        "wyrm", "A clockwork wyrm winds itself down under the chapel.", "Wyrm", ["Fantasy"]
+    ),
+    PromptRecord("bells", "The clockwork bells ring thirteen and the town forgets.", "Bells", []),
+]
+
+
+def vote_on_server_prompts(
+    db: Database, settings: Settings, contributes: dict[str, bool], start: datetime = T0
+) -> dict[str, set[str]]:
+    """Each server gets its own prompts and its ``contribute_votes`` choice; its members ask
+    for "clockwork" prompts and 👍 the server's own. Returns the ids voted on, per server."""
+    with db.session() as session:
+        for guild_id, contributes_votes in contributes.items():
+            write_guild_prompts(session, guild_id, SERVER_PROMPTS, "curator", "test", start)
+            changes = {"contribute_votes": contributes_votes}
+            update_guild_settings(session, guild_id, changes, "curator", start)
+    pool = ModelPool(db, ServingEngineFactory(settings.cache_dir))
+    pool.refresh()
+    service = PromptService(db, pool)
+    voted: dict[str, set[str]] = defaultdict(set)
+    for g, guild_id in enumerate(contributes):
+        for i in range(4):
+            now = start + timedelta(hours=1, minutes=10 * g + i)
+            user = f"{guild_id}-member{i}"
+            served = service.serve(user, "clockwork", count=5, guild_id=guild_id, now=now)
+            for result in served.results:
+                if result.prompt.guild_id != guild_id:
+                    continue
+                message_id = f"m{served.request_id}-{result.rank}"
+                service.attach_message(result.result_id, message_id, "c1")
+                service.record_reaction(message_id, user, "👍", True, now)
+                voted[guild_id].add(result.prompt.id)
+    return dict(voted)

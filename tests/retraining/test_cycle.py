@@ -28,7 +28,7 @@ from storage.repositories.model_versions import (
 )
 from storage.repositories.training_runs import get_run, list_runs, start_run
 from storage.settings import Settings
-from tests.helpers.retraining import T0, TINY_TRAINING, cast_votes
+from tests.helpers.retraining import T0, TINY_TRAINING, cast_votes, vote_on_server_prompts
 
 pytestmark = pytest.mark.slow  # every test serves, embeds or trains on the loop corpus
 
@@ -130,6 +130,31 @@ def test_full_cycle_registers_a_candidate_with_lineage(
         golden=golden,
     ).run()
     assert again.status == CycleOutcome.SKIPPED
+
+
+def test_votes_on_a_contributing_servers_own_prompts_train_and_an_opted_out_servers_do_not(
+    loop_db: Database, loop_settings: Settings, golden, weak_start_model: Path
+) -> None:  # type: ignore[no-untyped-def]
+    serve_weak_champion(loop_db, weak_start_model)
+    cast_votes(loop_db, loop_settings, n_requests=20)
+    voted = vote_on_server_prompts(loop_db, loop_settings, {"g-in": True, "g-out": False})
+    assert voted.get("g-in") and voted.get("g-out"), "both servers' prompts were voted on"
+    report = RetrainingCycle(
+        loop_db,
+        loop_settings,
+        clock=clock_at(T0 + timedelta(1)),
+        in_process=True,
+        train_config=TINY_TRAINING,
+        golden=golden,
+    ).run()
+    assert report.status in (CycleOutcome.CANDIDATE, CycleOutcome.REJECTED), report.reason
+    assert report.counts["server_opted_out"] >= len(voted["g-out"])
+    assert report.counts["server_prompt_pairs"] > 0
+    with loop_db.session() as s:
+        dataset = get_dataset(s, get_run(s, report.run_id).dataset_id)
+        trained_on = {pair.positive_id for pair in dataset.pairs}
+    assert trained_on & voted["g-in"]
+    assert not trained_on & voted["g-out"]
 
 
 def test_a_candidate_failing_the_gate_is_registered_rejected_without_experiment(

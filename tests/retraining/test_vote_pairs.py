@@ -192,3 +192,30 @@ def test_votes_of_servers_that_opted_out_never_become_pairs() -> None:
     out = build_with([kept, opted_out, elsewhere], NO_INFLUENCE_RULE, frozenset({"g-out"}))
     assert positives(out) == {("dragon story", "p1"), ("knock", "p2")}
     assert out.counts["server_opted_out"] == 1
+
+
+SERVER_PROMPT = replace(
+    CorpusPrompt("g1-p", "Wyrm", "A wyrm sleeps under the chapel.", ["Fantasy"], ["Faith"], "g1"),
+    guild_id="g-in",
+)
+
+
+def test_votes_on_a_contributing_servers_own_prompt_become_pairs_with_its_text() -> None:
+    builder = CorpusPairBuilder(default_vocabulary())
+    votes = [replace(vote("chapel wyrm", "g1-p", 1, "u1"), guild_id="g-in")]
+    without = build_vote_pairs(votes, PROMPTS, builder, 50, heldout_fraction=0.0)
+    assert without.train_pairs == []  # a prompt the trainer has no text for is dropped
+    out = build_vote_pairs(
+        votes, PROMPTS, builder, 50, heldout_fraction=0.0, server_prompts=[SERVER_PROMPT]
+    )
+    assert positives(out) == {("chapel wyrm", "g1-p")}
+    assert out.counts["server_prompt_pairs"] == 1
+
+
+def test_a_server_prompt_never_stands_in_as_a_tag_positive() -> None:
+    builder = CorpusPairBuilder(default_vocabulary())
+    only_down = [replace(vote("fantasy", "p3", -1, "u1"), guild_id="g-in")]
+    out = build_vote_pairs(
+        only_down, PROMPTS, builder, 50, heldout_fraction=0.0, server_prompts=[SERVER_PROMPT]
+    )
+    assert {p.positive_id for p in out.train_pairs} == {"p1"}  # the shared fantasy prompt
