@@ -27,6 +27,7 @@ from discord.ext import commands, tasks
 from bot.observability import vote_origin
 from bot.reconcile import GatewayClock, ReconcileReport, reconcile_reactions
 from serving.prompt_service import THUMBS
+from storage.database import is_transient
 from storage.repositories.votes import VoteOutcome
 
 if TYPE_CHECKING:
@@ -101,7 +102,12 @@ class Feedback(commands.Cog):
         and arm (one extra read, only for votes that were stored)."""
         origin = None
         if added and outcome in (VoteOutcome.RECORDED, VoteOutcome.CHANGED):
-            origin = await asyncio.to_thread(vote_origin, self.bot.db, str(payload.message_id))
+            try:
+                origin = await asyncio.to_thread(vote_origin, self.bot.db, str(payload.message_id))
+            except Exception as exc:  # the vote is stored; only its metric labels are lost
+                if not is_transient(exc):
+                    raise
+                log.warning("vote counted without its model version: %s", type(exc).__name__)
         version, arm = origin or (None, None)
         self.bot.metrics.observe_vote(THUMBS[str(payload.emoji)], outcome.value, version, arm)
 
