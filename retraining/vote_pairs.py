@@ -29,6 +29,13 @@
     also split by a stable hash of their id, so the held-out votes come from other users
     than the training votes. The simulator's hostile-user runs (docs/results.md) measure
     what the rule costs and what it stops.
+11. **A vote judges the text it was cast on.** Each result stores the prompt's
+    ``content_hash`` (title, text and tags) as shown; a vote whose prompt has been edited
+    since (import of the id with new text, a server prompt edited) is left out and counted
+    as ``prompt_changed_since_vote``, so a 👍 on the old text never trains the new one.
+    Re-importing identical text keeps the hash, so it keeps the votes. Skipping, rather
+    than training on the old text, is the simpler correct choice: the old text is no
+    longer in the corpus, so there is nothing to serve it as.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
 from retrieval.corpus_view import CorpusPrompt
 from storage.repositories.votes import VoteView
 
-RULES_VERSION = 2  # 2: server opt-outs and the influence rule (rules 9 and 10)
+RULES_VERSION = 3  # 2: server opt-outs, influence rule (9, 10); 3: edited prompts (11)
 
 
 @dataclass(frozen=True)
@@ -159,8 +166,10 @@ def build_vote_pairs(
     counts: Counter[str] = Counter(votes_in=len(votes))
     contributed = [v for v in votes if v.guild_id is None or v.guild_id not in excluded_guilds]
     counts["server_opted_out"] = len(votes) - len(contributed)
-    active = [v for v in contributed if not v.removed]
-    counts["removed_ignored"] = len(contributed) - len(active)
+    current = [v for v in contributed if not v.prompt_changed]
+    counts["prompt_changed_since_vote"] = len(contributed) - len(current)
+    active = [v for v in current if not v.removed]
+    counts["removed_ignored"] = len(current) - len(active)
     capped = apply_daily_cap(active, daily_cap)
     counts["over_daily_cap"] = len(active) - len(capped)
     known = {p.id: p for p in prompts}
