@@ -169,7 +169,7 @@ def held_out_vote_judge(
 
 
 def contributed_server_prompts(db: Database, opted_out: frozenset[str]) -> list[CorpusPrompt]:
-    """Servers' own prompts whose votes may train the shared model (vote_pairs rule 11)."""
+    """Servers' own prompts whose votes may train the shared model (vote_pairs rule 12)."""
     return [
         p
         for p in load_corpus_from_db(db, EVERY_GUILD)

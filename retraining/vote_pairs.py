@@ -29,7 +29,14 @@
     also split by a stable hash of their id, so the held-out votes come from other users
     than the training votes. The simulator's hostile-user runs (docs/results.md) measure
     what the rule costs and what it stops.
-11. A server's own prompts (``/prompts add``) train the shared model only through the votes
+11. **A vote judges the text it was cast on.** Each result stores the prompt's
+    ``content_hash`` (title, text and tags) as shown; a vote whose prompt has been edited
+    since (import of the id with new text, a server prompt edited) is left out and counted
+    as ``prompt_changed_since_vote``, so a 👍 on the old text never trains the new one.
+    Re-importing identical text keeps the hash, so it keeps the votes. Skipping, rather
+    than training on the old text, is the simpler correct choice: the old text is no
+    longer in the corpus, so there is nothing to serve it as.
+12. A server's own prompts (``/prompts add``) train the shared model only through the votes
     of a server that contributes (rule 9): its members' 👍/👎 on them become pairs like any
     other, with the prompt's text; a server that opted out keeps its prompts and votes to
     itself. Nothing else about a server's prompts (their tags, their text alone) becomes a
@@ -47,7 +54,7 @@ from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
 from retrieval.corpus_view import CorpusPrompt
 from storage.repositories.votes import VoteView
 
-RULES_VERSION = 3  # 2: server opt-outs and the influence rule (rules 9, 10); 3: rule 11
+RULES_VERSION = 4  # 2: opt-outs, influence (9, 10); 3: edited prompts (11); 4: server prompts (12)
 
 
 @dataclass(frozen=True)
@@ -165,11 +172,13 @@ def build_vote_pairs(
     counts: Counter[str] = Counter(votes_in=len(votes))
     contributed = [v for v in votes if v.guild_id is None or v.guild_id not in excluded_guilds]
     counts["server_opted_out"] = len(votes) - len(contributed)
-    active = [v for v in contributed if not v.removed]
-    counts["removed_ignored"] = len(contributed) - len(active)
+    current = [v for v in contributed if not v.prompt_changed]
+    counts["prompt_changed_since_vote"] = len(contributed) - len(current)
+    active = [v for v in current if not v.removed]
+    counts["removed_ignored"] = len(current) - len(active)
     capped = apply_daily_cap(active, daily_cap)
     counts["over_daily_cap"] = len(active) - len(capped)
-    # Votes may name a contributing server's own prompts (rule 11); tag positives and
+    # Votes may name a contributing server's own prompts (rule 12); tag positives and
     # everything else come from the shared corpus alone.
     known = {p.id: p for p in (*prompts, *server_prompts)}
     if influence.enabled:

@@ -216,6 +216,10 @@ class Result(Base):
     arm: Mapped[str | None] = mapped_column(String(16))
     message_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     channel_id: Mapped[str | None] = mapped_column(String(32))
+    # The prompt's content_hash when it was shown: a vote judges that text, so once the
+    # prompt is edited (the hash changes) its votes no longer become training pairs.
+    prompt_content_hash: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[Prompt] = relationship()
 
     request: Mapped[Request] = relationship(back_populates="results")
     votes: Mapped[list[Vote]] = relationship(back_populates="result")

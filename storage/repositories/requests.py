@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from storage.models import Request, Result
+from storage.models import Prompt, Request, Result
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,12 @@ def record_request(
         source=source,
         created_at=now,
     )
+    ids = {shown.prompt_id for shown in results}
+    known = select(Prompt.id, Prompt.content_hash).where(Prompt.id.in_(ids))
+    hashes = {prompt_id: content_hash for prompt_id, content_hash in session.execute(known)}
     request.results = [
         Result(
+            prompt_content_hash=hashes.get(shown.prompt_id, ""),
             rank=rank,
             prompt_id=shown.prompt_id,
             score=shown.score,

@@ -115,6 +115,8 @@ class VoteView:
     cast_at: datetime
     changed_at: datetime
     guild_id: str | None = None  # the server of the request (None: DM, CLI or simulator)
+    # True once the prompt was edited after it was shown: the vote judged another text.
+    prompt_changed: bool = False
 
 
 def list_votes(
@@ -127,7 +129,10 @@ def list_votes(
     """Votes newest first (by last change)."""
     stmt = (
         select(Vote)
-        .options(joinedload(Vote.result).joinedload(Result.request))
+        .options(
+            joinedload(Vote.result).joinedload(Result.request),
+            joinedload(Vote.result).joinedload(Result.prompt),
+        )
         .join(Result)
         .join(Request)
         .order_by(Vote.changed_at.desc(), Vote.id.desc())
@@ -156,6 +161,7 @@ def list_votes(
             cast_at=v.cast_at,
             changed_at=v.changed_at,
             guild_id=v.result.request.guild_id,
+            prompt_changed=v.result.prompt_content_hash != v.result.prompt.content_hash,
         )
         for v in session.scalars(stmt).unique()
     ]

@@ -219,3 +219,53 @@ def test_a_server_prompt_never_stands_in_as_a_tag_positive() -> None:
         only_down, PROMPTS, builder, 50, heldout_fraction=0.0, server_prompts=[SERVER_PROMPT]
     )
     assert {p.positive_id for p in out.train_pairs} == {"p1"}  # the shared fantasy prompt
+
+
+def _votes_after_import(db, texts: dict[str, str]):  # type: ignore[no-untyped-def]
+    """👍 by two users on p0 and p1 as first shown, then p0/p1 re-imported with ``texts``."""
+    from storage.prompt_file import PromptRecord
+    from storage.repositories import prompts, votes
+    from tests.helpers.storage import add_prompts, add_versions, shown
+
+    add_prompts(db, 2)
+    add_versions(db)
+    shown(db, ["m1", "m2"])
+    with db.session() as s:
+        for user in ("u1", "u2"):
+            votes.record_vote(s, "m1", user, 1, T0)
+            votes.record_vote(s, "m2", user, 1, T0)
+    records = [
+        PromptRecord(
+            id=f"p{i}",
+            text=texts[f"p{i}"],
+            title=f"T{i}",
+            genres=["Fantasy"],
+            themes=["Grief", "Hope"] if i % 2 else ["Hope"],
+        )
+        for i in range(2)
+    ]
+    with db.session() as s:
+        prompts.upsert_prompts(s, records, source="test", now=T0 + timedelta(1))
+        return votes.list_votes(s)
+
+
+def _pairs(views):  # type: ignore[no-untyped-def]
+    corpus = [CorpusPrompt(p, "", "", ["Fantasy"], [], "h") for p in ("p0", "p1")]
+    out = build_vote_pairs(views, corpus, CorpusPairBuilder(default_vocabulary()), 50, 0.0)
+    return {(p.anchor, p.positive_id) for p in out.train_pairs}, out.counts
+
+
+def test_votes_on_the_old_text_of_an_edited_prompt_never_train_the_new_text(db) -> None:  # type: ignore[no-untyped-def]
+    views = _votes_after_import(db, {"p0": "an entirely new text", "p1": "prompt text 1"})
+    assert {v.prompt_id for v in views if v.prompt_changed} == {"p0"}
+    pairs, counts = _pairs(views)
+    assert pairs == {("fantasy", "p1")}  # the unchanged prompt's votes still count
+    assert counts["prompt_changed_since_vote"] == 2
+
+
+def test_reimporting_identical_text_keeps_the_votes(db) -> None:  # type: ignore[no-untyped-def]
+    views = _votes_after_import(db, {"p0": "prompt text 0", "p1": "prompt text 1"})
+    assert not any(v.prompt_changed for v in views)
+    pairs, counts = _pairs(views)
+    assert pairs == {("fantasy", "p0"), ("fantasy", "p1")}
+    assert counts["prompt_changed_since_vote"] == 0
