@@ -164,7 +164,7 @@ def no_results(genre: str | None) -> str:
 
 
 def unknown_genre(genre: str) -> str:
-    return f"I don't know the genre “{_clip(genre, 50)}”; pick one from the list."
+    return f"I don't know the genre “{plain(_clip(genre, 50))}”; pick one from the list."
 
 
 def cooldown_notice(retry_after: float, rate: int, per: float) -> str:

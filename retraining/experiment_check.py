@@ -12,6 +12,7 @@ from retraining.experiments import (
     count_votes,
     decide,
 )
+from retraining.stop_points import stop_point
 from retraining.interleaving import count_interleaving, decide_interleaving
 from storage.database import Database, Session, utcnow
 from storage.models import Experiment, ExperimentDecision, ExperimentMode, ModelStatus
@@ -77,6 +78,7 @@ def check_experiment(
             target=candidate,
             details={"experiment": experiment.id, "reason": verdict.reason},
         )
+        stop_point("promotion")
         return experiment.id, verdict
 
 
