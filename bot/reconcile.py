@@ -227,7 +227,7 @@ def plan_segments(
 def human_counts(message: discord.Message) -> dict[int, int]:
     """Thumbs value -> how many others than the bot reacted with it (bots included: only the
     reaction lists tell them apart)."""
-    counts = {}
+    counts: dict[int, int] = {}
     for reaction in message.reactions:
         value = thumb_value(str(reaction.emoji))
         if value is not None:  # 👍 and 👍🏽 are separate reactions of one value

@@ -12,8 +12,8 @@ from retraining.experiments import (
     count_votes,
     decide,
 )
-from retraining.stop_points import stop_point
 from retraining.interleaving import count_interleaving, decide_interleaving
+from retraining.stop_points import stop_point
 from storage.database import Database, Session, utcnow
 from storage.models import Experiment, ExperimentDecision, ExperimentMode, ModelStatus
 from storage.repositories.audit import write_audit

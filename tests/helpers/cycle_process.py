@@ -19,6 +19,7 @@ from pathlib import Path
 from storage.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+Popen = subprocess.Popen[str]
 
 
 def main(what: str, settings_json: str, clock: str) -> None:
@@ -56,10 +57,7 @@ def start(what: str, settings: Settings, clock: datetime, point: str, marker: Pa
     )
 
 
-Popen = subprocess.Popen[str]
-
-
-def kill_at_marker(process: Popen, marker: Path, timeout: float = 240.0) -> int:
+def kill_at_marker(process: Popen, marker: Path, timeout: float = 480.0) -> int:
     """Wait until the process holds at its stop point, SIGKILL it; returns the pid that
     reached the point (the training worker's, for the ``training`` point)."""
     deadline = time.monotonic() + timeout
@@ -69,7 +67,8 @@ def kill_at_marker(process: Popen, marker: Path, timeout: float = 240.0) -> int:
             raise AssertionError(f"exited with {process.returncode} before its stop:\n{output}")
         if time.monotonic() > deadline:
             process.kill()
-            raise AssertionError("the stop point was never reached")
+            output = process.communicate()[0]
+            raise AssertionError(f"the stop point was never reached in {timeout:g} s:\n{output}")
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)

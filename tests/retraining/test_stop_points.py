@@ -84,6 +84,7 @@ def kill_cycle_at(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two cycles on a busy 2-core runner
 @pytest.mark.parametrize("point", CYCLE_POINTS)
 def test_a_cycle_killed_at_each_point_leaves_the_champion_and_the_next_cycle_runs(
     point: str,
@@ -149,6 +150,7 @@ def vote_for_the_candidate(db: Database, settings: Settings) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_a_promotion_killed_before_its_commit_keeps_the_champion_and_is_made_again(
     loop_db: Database,
     loop_settings: Settings,

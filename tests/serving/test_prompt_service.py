@@ -22,7 +22,7 @@ from retrieval.model_registry import base_model_path
 from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
 from serving.model_pool import ModelPool
-from serving.prompt_service import BadQueryError, PromptService, validate_keywords
+from serving.prompt_service import BadQueryError, PromptService, thumb_value, validate_keywords
 from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database
 from storage.models import Arm, ExperimentMode, ModelStatus, Request, Result
@@ -256,3 +256,11 @@ def test_keywords_are_a_bounded_normal_query_or_one_bad_query_reason(raw: str) -
         return
     assert normalized and len(raw) <= 200
     assert normalized == normalize_query(normalized) and len(normalized) <= 36 * len(raw)
+
+
+@pytest.mark.parametrize(
+    ("emoji", "value"),
+    [("👍", 1), ("👎", -1), ("👍🏽", 1), ("👎🏿", -1), ("👍\ufe0f", 1), ("👌", None), ("🏽", None)],
+)
+def test_a_thumb_counts_in_any_skin_tone(emoji: str, value: int | None) -> None:
+    assert thumb_value(emoji) == value

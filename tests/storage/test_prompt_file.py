@@ -294,3 +294,10 @@ def test_valid_records_round_trip_through_the_file_format(records: list[PromptRe
     assert result.errors == []
     assert result.records == records
     assert [r.content_hash for r in result.records] == [r.content_hash for r in records]
+
+
+def test_a_byte_order_mark_on_any_line_is_ignored(tmp_path: Path) -> None:
+    """Files joined with cat carry the second file's mark into the middle."""
+    path = write_lines(tmp_path / "p.jsonl", [b"\xef\xbb\xbf" + good(1), b"\xef\xbb\xbf" + good(2)])
+    result = read_prompt_file(path)
+    assert result.errors == [] and [r.id for r in result.records] == ["g1", "g2"]
