@@ -2,7 +2,7 @@
 
 The cycle claims to be crash-safe wherever its process dies: the champion keeps serving, no
 half-written version is ever marked usable, the lease expires and the next cycle runs. That is
-a claim about points in time, so the kill test (tests/retraining/test_cycle_kills.py) holds a
+a claim about points in time, so the kill test (tests/retraining/test_stop_points.py) holds a
 real cycle process at each point named in :data:`POINTS` and sends it SIGKILL there.
 
 The hook: ``PROMPTBOT_STOP_AT=<point>:<file>``. A process reaching ``point`` writes its pid to

@@ -39,7 +39,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Property tests: a modest number of examples keeps the fast suite fast; no deadline, because
 # a shared 2-core CI runner makes any one example's time meaningless; no example database, so
-# nothing is written into the checkout. HYPOTHESIS_PROFILE=thorough looks harder, on purpose.
+# a run never depends on an earlier one. HYPOTHESIS_PROFILE=thorough looks harder, on purpose.
 hypothesis_settings.register_profile("default", max_examples=150, deadline=None, database=None)
 hypothesis_settings.register_profile("thorough", max_examples=5000, deadline=None, database=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
