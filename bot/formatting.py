@@ -164,7 +164,7 @@ def no_results(genre: str | None) -> str:
 
 
 def unknown_genre(genre: str) -> str:
-    return f"I don't know the genre “{_clip(genre, 50)}”; pick one from the list."
+    return f"I don't know the genre “{plain(visible(_clip(genre, 50)))}”; pick one from the list."
 
 
 def cooldown_notice(retry_after: float, rate: int, per: float) -> str:
@@ -388,6 +388,12 @@ QUEUE_UNREACHABLE = (
     "server manager."
 )
 GUILD_ONLY = "That only works inside a server."
+
+
+def visible(text: str) -> str:
+    """Control and other invisible characters written as escapes (``\\x1b``), so a user who
+    pasted one sees what they sent instead of an unexplained gap."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def plain(text: str) -> str:

@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 
 import discord
 
-from serving.prompt_service import THUMBS, PromptService
+from serving.prompt_service import THUMBS, PromptService, thumb_value
 from storage.database import Database, is_transient, utcnow
 from storage.repositories.reconcile import (
     ChannelProgress,
@@ -227,11 +227,11 @@ def plan_segments(
 def human_counts(message: discord.Message) -> dict[int, int]:
     """Thumbs value -> how many others than the bot reacted with it (bots included: only the
     reaction lists tell them apart)."""
-    counts = {}
+    counts: dict[int, int] = {}
     for reaction in message.reactions:
-        value = THUMBS.get(str(reaction.emoji))
-        if value is not None:
-            counts[value] = reaction.count - (1 if reaction.me else 0)
+        value = thumb_value(str(reaction.emoji))
+        if value is not None:  # 👍 and 👍🏽 are separate reactions of one value
+            counts[value] = counts.get(value, 0) + reaction.count - (1 if reaction.me else 0)
     return counts
 
 
@@ -322,7 +322,7 @@ class Catchup:
     async def settle_message(self, message: discord.Message) -> None:
         voters: dict[str, set[int]] = {}
         for reaction in message.reactions:
-            value = THUMBS.get(str(reaction.emoji))
+            value = thumb_value(str(reaction.emoji))
             if value is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a thumb, or only the bot's own
             await self.read(math.ceil(reaction.count / PAGE))

@@ -31,6 +31,7 @@ from typing import Any
 
 from retraining.corpus_pairs import Pair
 from retraining.gate import GateResult, VoteSliceMetrics
+from retraining.stop_points import stop_point
 from retraining.trainer import TrainConfig, TrainingExample, TrainingJob, TrainOutcome, run_job
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.documents import TRAINING_FORMAT, document_text
@@ -218,6 +219,7 @@ def make_candidate(
         with _timed(timings, "int8_check"):
             serving_backend(candidate, settings.cache_dir, settings.backend, settings.int8)
     hyperparams = version_hyperparams(config, start, training, outcome)
+    stop_point("saved")
     register_candidate(db, result, label, hyperparams, clock(), on_registered)
     return result
 

@@ -41,6 +41,7 @@ from retraining.candidates import (
 from retraining.corpus_pairs import CorpusPairBuilder, Pair
 from retraining.gate import compare, vote_slice_metrics
 from retraining.promotion import champion_metrics
+from retraining.stop_points import stop_point
 from retraining.train_worker import SubprocessRunner
 from retraining.trainer import PRESETS, TrainConfig
 from retraining.vote_pairs import (
@@ -289,6 +290,7 @@ class RetrainingCycle:
             all_votes, prompts, server_prompts, opted_out, golden, counts["new_votes"]
         )
         dataset_id = self._record_dataset(pairs)
+        stop_point("pairs")
         timings = {"pairs": time.perf_counter() - started}
         if not pairs.votes.train_pairs:
             reason = "the votes gave no usable training pair"
@@ -298,6 +300,7 @@ class RetrainingCycle:
         result = self._train_and_judge(
             run_id, pairs, dataset_id, voted_on, golden, started_experiment.append
         )
+        stop_point("registered")
         experiment_id = started_experiment[0] if started_experiment else None
         timings.update(result.timings, total=time.perf_counter() - started)
         return self._succeed(run_id, result, experiment_id, pairs.counts, timings)

@@ -13,6 +13,7 @@ from retraining.experiments import (
     decide,
 )
 from retraining.interleaving import count_interleaving, decide_interleaving
+from retraining.stop_points import stop_point
 from storage.database import Database, Session, utcnow
 from storage.models import Experiment, ExperimentDecision, ExperimentMode, ModelStatus
 from storage.repositories.audit import write_audit
@@ -77,6 +78,7 @@ def check_experiment(
             target=candidate,
             details={"experiment": experiment.id, "reason": verdict.reason},
         )
+        stop_point("promotion")
         return experiment.id, verdict
 
 

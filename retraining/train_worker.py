@@ -4,13 +4,18 @@
 :class:`~retraining.trainer.TrainingJob` as a spec (JSON) and runs
 ``python -m retraining.train_worker SPEC``; the bot's process never imports torch for training
 and keeps answering meanwhile. If the worker is killed, nothing is published: the trainer
-writes into a temporary directory and moves the model into place only when complete.
+writes into a temporary directory and moves the model into place only when complete. If the
+process that started the worker dies (SIGKILL included), the worker is killed with it: an
+orphaned worker would otherwise go on training and publish a model directory under the
+version id the next cycle reserves for its own candidate.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +24,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from retraining.stop_points import stop_point
 from retraining.trainer import TrainConfig, TrainingExample, TrainingJob, TrainOutcome
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 class SubprocessRunner:
@@ -39,7 +47,11 @@ class SubprocessRunner:
         self.timeout = timeout
 
     def __call__(self, job: TrainingJob) -> TrainOutcome:
-        with tempfile.TemporaryDirectory(prefix="promptbot-train-") as tmp:
+        # the spec holds users' queries: kept beside the model (under PROMPTBOT_HOME, private)
+        # as a ".v*" entry, which the next cycle removes if this process is killed
+        job.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{job.out_dir.name}.train-"
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=job.out_dir.parent) as tmp:
             spec = Path(tmp) / "spec.json"
             write_spec(spec, job)
             result = run_in_subprocess(spec, self.threads, self.timeout, self.on_started)
@@ -95,7 +107,7 @@ def run_in_subprocess(
     process = subprocess.Popen(
         [sys.executable, "-m", "retraining.train_worker", str(spec)],
         env=env,
-        preexec_fn=lambda: os.nice(10),  # below the bot's priority
+        preexec_fn=_worker_preexec(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -108,6 +120,25 @@ def run_in_subprocess(
         raise RuntimeError(f"training process exited with {process.returncode}:\n{tail}")
     result: dict[str, Any] = json.loads(Path(json.loads(spec.read_text())["result"]).read_text())
     return result
+
+
+def _worker_preexec() -> Callable[[], None]:
+    """What the forked worker runs before exec: a lower priority, and death with its parent.
+
+    libc is loaded here, in the parent, so the child between fork and exec only makes calls.
+    Linux sends the signal when the forking *thread* ends; that thread waits for the worker.
+    """
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+    def preexec() -> None:
+        os.nice(10)  # below the bot's priority
+        if libc is not None:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the line above
+                os._exit(1)
+
+    return preexec
 
 
 def outcome_to_result(outcome: TrainOutcome) -> dict[str, Any]:
@@ -137,9 +168,14 @@ def main(spec_path: str) -> None:
     from retraining.trainer import run_job
 
     spec = Path(spec_path)
-    outcome = run_job(read_spec(spec))
+    outcome = run_job(read_spec(spec), on_step=_after_step)
     result_file = Path(json.loads(spec.read_text())["result"])
     result_file.write_text(json.dumps(outcome_to_result(outcome)))
+
+
+def _after_step(step: int, _total: int) -> None:
+    if step == 1:
+        stop_point("training")
 
 
 if __name__ == "__main__":

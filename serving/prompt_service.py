@@ -37,6 +37,14 @@ from storage.repositories.requests import ShownResult, attach_message, record_re
 from storage.repositories.votes import VoteOutcome, record_vote, remove_vote
 
 THUMBS = {"👍": 1, "👎": -1}
+# skin-tone modifiers and the emoji variation selector: 👍🏽 is a 👍 (Discord sends the tone a
+# user picked, and a user with a default tone set never sends the bare 👍 from the picker)
+_EMOJI_VARIANTS = dict.fromkeys([0xFE0F, *range(0x1F3FB, 0x1F400)])
+
+
+def thumb_value(emoji: str) -> int | None:
+    """+1 for 👍, -1 for 👎, in any skin tone; None for every other emoji."""
+    return THUMBS.get(emoji.translate(_EMOJI_VARIANTS))
 
 
 class BadQueryError(ValueError):
@@ -243,7 +251,7 @@ class PromptService:
         ``live`` False: a reaction read back from Discord after a restart. If its voter asked
         to be forgotten it is the old reaction, still standing, and is not recorded again; a
         live reaction by the same voter is a new choice and counts."""
-        value = THUMBS.get(emoji)
+        value = thumb_value(emoji)
         if value is None:
             return None
         reaction = Reaction(message_id, user_id, value, added, now or self.clock(), live)

@@ -11,7 +11,8 @@ is still returned.
 
 What a line may hold, and why:
 
-* The file is UTF-8; a byte-order mark before line 1 (as Windows editors write) is ignored.
+* The file is UTF-8; a byte-order mark at the start of a line is ignored: Windows editors write
+  one before line 1, and files joined with ``cat`` carry theirs into the middle.
 * No field may hold a control character other than tab, newline and carriage return (which
   are whitespace and collapse to one space like any other run of whitespace), nor a lone
   UTF-16 surrogate. NUL cannot be stored in PostgreSQL text at all; ESC and the other C0/C1
@@ -207,7 +208,7 @@ def parse_lines(lines: Iterable[bytes | OversizedLine]) -> ReadResult:
         if isinstance(raw, OversizedLine) or size > MAX_LINE_BYTES:
             errors.append(LineError(number, f"line is {size:,} bytes (at most {MAX_LINE_BYTES:,})"))
             continue
-        if number == 1 and raw.startswith(UTF8_BOM):
+        if raw.startswith(UTF8_BOM):
             raw = raw[len(UTF8_BOM) :]
         if not raw.strip():
             continue

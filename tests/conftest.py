@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.helpers.charts import ChartRecorder, record_charts
 from tests.helpers.databases import (
@@ -35,6 +36,13 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Property tests: a modest number of examples keeps the fast suite fast; no deadline, because
+# a shared 2-core CI runner makes any one example's time meaningless; no example database, so
+# a run never depends on an earlier one. HYPOTHESIS_PROFILE=thorough looks harder, on purpose.
+hypothesis_settings.register_profile("default", max_examples=150, deadline=None, database=None)
+hypothesis_settings.register_profile("thorough", max_examples=5000, deadline=None, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

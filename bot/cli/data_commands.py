@@ -33,8 +33,7 @@ def init(
 
     settings = load_settings()
     path = corpus or SHIPPED_CORPUS
-    if not path.is_file():
-        fail(f"prompt file {path} not found.")
+    _require_file(path, "prompt file")
     ensure_private_dir(settings.home)
     _migrate(migrations.upgrade, settings.resolved_database_url, "head")
     db = open_database(settings)
@@ -146,6 +145,8 @@ def prompts_stats(
     from storage.repositories.prompts import count_prompts, tag_counts
     from storage.settings import DATA_DIR
 
+    if queries is not None:  # a bad argument fails before anything is printed
+        _require_file(queries, "query file")
     db = open_database(load_settings())
     with db.session() as session:
         total = count_prompts(session)
@@ -159,10 +160,15 @@ def prompts_stats(
             table.add_row(name, str(n))
         console.print(table)
     query_file = queries or DATA_DIR / "eval" / "queries.jsonl"
-    if queries is not None and not queries.is_file():
-        fail(f"query file {queries} not found.")
     if query_file.is_file():
         _print_query_slices(query_file)
+
+
+def _require_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        fail(f"{what} {path} is a folder; give the file in it.")
+    if not path.is_file():
+        fail(f"{what} {path} not found.")
 
 
 def _print_query_slices(query_file: Path) -> None:

@@ -26,7 +26,7 @@ from discord.ext import commands, tasks
 
 from bot.observability import vote_origin
 from bot.reconcile import GatewayClock, ReconcileReport, reconcile_reactions
-from serving.prompt_service import THUMBS
+from serving.prompt_service import thumb_value
 from storage.database import is_transient
 from storage.repositories.votes import VoteOutcome
 
@@ -61,7 +61,7 @@ class Feedback(commands.Cog):
 
     def counts_as_vote(self, payload: discord.RawReactionActionEvent) -> bool:
         """A human's 👍/👎 on a message this bot wrote (as far as the event tells)."""
-        if str(payload.emoji) not in THUMBS:
+        if thumb_value(str(payload.emoji)) is None:
             return False
         me = self.bot.user
         if me is None or payload.user_id == me.id:
@@ -109,7 +109,8 @@ class Feedback(commands.Cog):
                     raise
                 log.warning("vote counted without its model version: %s", type(exc).__name__)
         version, arm = origin or (None, None)
-        self.bot.metrics.observe_vote(THUMBS[str(payload.emoji)], outcome.value, version, arm)
+        value = thumb_value(str(payload.emoji)) or 0
+        self.bot.metrics.observe_vote(value, outcome.value, version, arm)
 
     @tasks.loop(seconds=30.0)
     async def catch_up_votes(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot.formatting import EMBED_TOTAL_LIMIT, fit_embed, result_embed
+from bot.formatting import EMBED_TOTAL_LIMIT, fit_embed, result_embed, unknown_genre
 from retrieval.corpus_view import CorpusPrompt
 from serving.prompt_service import ServedResult
 from tests.fakediscord.validation import validate_embeds
@@ -50,3 +50,13 @@ def test_an_embed_within_the_limits_is_unchanged() -> None:
     embed = result_embed(served("Hoard", "A dragon counts gold.", ["Fantasy"], ["Greed"]), 3)
     assert (embed.title, embed.description) == ("Hoard", "A dragon counts gold.")
     assert [(f.name, f.value) for f in embed.fields] == [("Genres", "Fantasy"), ("Themes", "Greed")]
+
+
+def test_an_unknown_genre_is_quoted_literally_and_visibly() -> None:
+    assert (
+        unknown_genre("\x1b[2J") == "I don't know the genre “\\\\x1b[2J”; pick one from the list."
+    )
+    assert unknown_genre("**x** @here") == (
+        "I don't know the genre “\\*\\*x\\*\\* @\u200bhere”; pick one from the list."
+    )
+    assert "“" + "g" * 49 + "…”" in unknown_genre("g" * 6000)

@@ -7,8 +7,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.typo_tolerance import QueryCorrector, max_edits, wordpiece_words
+from retrieval.vocabulary import normalize_query
 
 PROMPTS = [
     CorpusPrompt("p1", "Dragons of Ash", "A dragon guards a plague village.", ["Fantasy"], [], "a"),
@@ -59,3 +63,22 @@ def test_wordpiece_words_read_from_a_saved_models_tokenizer_json(tmp_path: Path)
     assert wordpiece_words(tmp_path) == frozenset({"hiking"})
     (tmp_path / "tokenizer.json").write_text("not json")
     assert wordpiece_words(tmp_path) == frozenset()
+
+
+# --------------------------------------------------------------------------- properties
+
+typed = st.text(max_size=120) | st.lists(
+    st.sampled_from(["dragon", "drgaon", "leage", "post-ofice", "Frendship!", "x", "--", "é"]),
+    max_size=12,
+).map(" ".join)
+
+
+@given(typed)
+def test_correcting_never_raises_is_idempotent_and_never_grows_a_query(query: str) -> None:
+    fix = corrector(dictionary=("wacky",))
+    corrected = fix.correct(query)
+    assert fix.correct(corrected) == corrected
+    assert corrected == normalize_query(corrected)  # what is encoded is already normal
+    words = normalize_query(query).split()
+    assert len(corrected.split()) == len(words)
+    assert len(corrected) <= len(" ".join(words)) + 2 * len(words)  # at most 2 edits a word

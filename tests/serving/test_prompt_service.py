@@ -12,14 +12,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import import_prompt_file
 from retrieval.model_registry import base_model_path
+from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
 from serving.model_pool import ModelPool
-from serving.prompt_service import BadQueryError, PromptService
+from serving.prompt_service import BadQueryError, PromptService, thumb_value, validate_keywords
 from serving.team_draft import credited_teams, draft_rng, team_draft
 from storage.database import Database
 from storage.models import Arm, ExperimentMode, ModelStatus, Request, Result
@@ -242,3 +245,22 @@ def test_a_servers_default_and_maximum_count(db: Database, tmp_path: Path) -> No
     assert len(service.serve("u1", "ghost ship", count=5, guild_id="1").results) == 3
     assert len(service.serve("u1", "ghost ship", count=None, guild_id="2").results) == 1
     assert len(service.serve("u1", "ghost ship", count=5, guild_id="2").results) == 5
+
+
+@given(st.text(max_size=260))
+def test_keywords_are_a_bounded_normal_query_or_one_bad_query_reason(raw: str) -> None:
+    try:
+        normalized = validate_keywords(raw, 200)
+    except BadQueryError as exc:
+        assert str(exc).strip() and "\n" not in str(exc)
+        return
+    assert normalized and len(raw) <= 200
+    assert normalized == normalize_query(normalized) and len(normalized) <= 36 * len(raw)
+
+
+@pytest.mark.parametrize(
+    ("emoji", "value"),
+    [("👍", 1), ("👎", -1), ("👍🏽", 1), ("👎🏿", -1), ("👍\ufe0f", 1), ("👌", None), ("🏽", None)],
+)
+def test_a_thumb_counts_in_any_skin_tone(emoji: str, value: int | None) -> None:
+    assert thumb_value(emoji) == value

@@ -4,10 +4,25 @@ when it is the database that refuses a line."""
 from __future__ import annotations
 
 import json
+import tempfile
+import unicodedata
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from storage.database import Database
-from storage.prompt_file import MAX_LINE_BYTES, read_prompt_file
+from storage.prompt_file import (
+    MAX_LINE_BYTES,
+    MAX_TAGS,
+    PromptFieldError,
+    PromptRecord,
+    ReadResult,
+    parse_lines,
+    read_prompt_file,
+    record_from_object,
+    write_prompt_file,
+)
 from storage.ratings import Rating
 
 
@@ -189,3 +204,100 @@ def test_the_rating_is_not_part_of_the_content_hash(tmp_path: Path) -> None:
     ).records[0]
     assert same_text.content_hash == first.content_hash
     assert same_text.to_json()["rating"] == "teen"
+
+
+# --------------------------------------------------------------------------- properties
+
+FIELDS = ("id", "text", "title", "genres", "themes", "rating")
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+# objects shaped like prompt lines: the known keys, each holding anything JSON can
+prompt_like = st.dictionaries(st.sampled_from(FIELDS), json_values | st.text(), max_size=6)
+any_line = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    prompt_like.map(lambda o: json.dumps(o).encode()),
+    prompt_like.map(lambda o: json.dumps(o, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+)
+
+
+def assert_one_reason_per_bad_line(result: ReadResult, lines: int) -> None:
+    for error in result.errors:
+        assert 1 <= error.line <= lines
+        assert error.message.strip() and "\n" not in error.message and "\r" not in error.message
+
+
+@given(st.lists(any_line, max_size=5))
+def test_any_line_is_a_record_or_a_reason_never_an_exception(lines: list[bytes]) -> None:
+    result = parse_lines(lines)
+    assert_one_reason_per_bad_line(result, len(lines))
+    assert len(result.records) + len(result.errors) <= len(lines)
+    reported = {e.line for e in result.errors}
+    assert len(reported) == len(result.errors)  # one reason per bad line
+    assert set(result.line_numbers.values()).isdisjoint(reported)
+
+
+@given(prompt_like | json_values)
+def test_validation_raises_only_its_own_error_with_a_reason(obj: object) -> None:
+    try:
+        record_from_object(obj)
+    except PromptFieldError as exc:
+        assert str(exc).strip()
+
+
+def no_control_characters(value: str) -> bool:
+    return not any(unicodedata.category(c) in ("Cc", "Cs") for c in value)
+
+
+@given(prompt_like)
+def test_no_control_character_survives_into_a_record(obj: dict[str, object]) -> None:
+    result = parse_lines([json.dumps(obj).encode()])
+    for record in result.records:
+        for value in (record.id, record.text, record.title, *record.genres, *record.themes):
+            assert no_control_characters(value), ascii(value)
+
+
+@given(st.text(min_size=1, max_size=50), st.sampled_from(["\x00", "\x1b", "\x7f", "\x9b", "\x07"]))
+def test_a_control_character_anywhere_in_the_text_is_named(text: str, control: str) -> None:
+    line = json.dumps({"id": "x", "text": f"{text}{control}{text}"}).encode()
+    result = parse_lines([line])
+    assert result.records == []
+    [error] = result.errors
+    assert "'text' contains" in error.message
+
+
+# what a valid field holds: printable text, no forbidden character, already collapsed
+printable = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=40
+).map(lambda t: " ".join(t.split()))
+tag = printable.filter(lambda t: t and "," not in t)
+valid_records = st.builds(
+    PromptRecord,
+    id=printable.filter(bool),
+    text=printable.filter(bool),
+    title=printable,
+    genres=st.lists(tag, max_size=MAX_TAGS),
+    themes=st.lists(tag, max_size=MAX_TAGS),
+    rating=st.sampled_from(list(Rating)),
+)
+
+
+@given(st.lists(valid_records, max_size=4, unique_by=lambda r: r.id))
+def test_valid_records_round_trip_through_the_file_format(records: list[PromptRecord]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "prompts.jsonl"
+        write_prompt_file(path, records)
+        result = read_prompt_file(path)
+    assert result.errors == []
+    assert result.records == records
+    assert [r.content_hash for r in result.records] == [r.content_hash for r in records]
+
+
+def test_a_byte_order_mark_on_any_line_is_ignored(tmp_path: Path) -> None:
+    """Files joined with cat carry the second file's mark into the middle."""
+    path = write_lines(tmp_path / "p.jsonl", [b"\xef\xbb\xbf" + good(1), b"\xef\xbb\xbf" + good(2)])
+    result = read_prompt_file(path)
+    assert result.errors == [] and [r.id for r in result.records] == ["g1", "g2"]

@@ -113,6 +113,25 @@ BAD_LINES: dict[str, tuple[bytes | str, str]] = {
     "latin-1 bytes": (b'{"id": "bad", "text": "caf\xe9"}', "not valid UTF-8"),
     "oversized line": (b"x" * (MAX_LINE_BYTES + 10), f"(at most {MAX_LINE_BYTES:,})"),
     "duplicate id": (json.dumps({"id": "good-1", "text": "Again."}), "duplicate id 'good-1'"),
+    "duplicate id padded with spaces": (
+        json.dumps({"id": "  good-1 ", "text": "Again."}),
+        "duplicate id 'good-1' (first on line",
+    ),
+    "unknown rating": (
+        obj(rating="adult"),
+        "'rating' must be one of general, teen, mature (got 'adult')",
+    ),
+    "rating a number": (obj(rating=18), "'rating' must be one of general, teen, mature (got '18')"),
+    "text only whitespace": (obj(text=" \t\n "), "missing 'text'"),
+    "text NaN": (b'{"id": "bad", "text": NaN}', "missing 'text'"),
+    "title an object": (obj(title={"en": "Hi"}), "'title' must be a string"),
+    "genres an object": (obj(genres={"a": 1}), "'genres' must be a list of strings"),
+    "lone surrogate in a theme": (
+        b'{"id": "bad", "text": "x", "themes": ["\\udfff"]}',
+        "'themes' contains a lone surrogate U+DFFF",
+    ),
+    "trailing garbage": (b'{"id": "bad", "text": "x"} and more', "invalid JSON: Extra data"),
+    "a bare string": (b'"just a prompt"', "expected a JSON object"),
 }
 
 
@@ -244,6 +263,29 @@ ARGUMENT_CASES: dict[str, tuple[list[str], str, int]] = {
         1,
     ),
     "import a missing file": (["import", "nope.jsonl"], "does not exist", 2),
+    "import a folder": (["import", "{folder}"], "is a directory", 2),
+    "init from a folder": (["init", "--corpus", "{folder}"], "is a folder; give the file in it", 1),
+    "query file a folder": (
+        ["prompts", "stats", "--queries", "{folder}"],
+        "query file {folder} is a folder; give the file in it.",
+        1,
+    ),
+    "zero results asked": (["search", "dragons", "-k", "0"], "greater than or equal to 1", 2),
+    "too many results asked": (["search", "dragons", "-k", "100000"], "less than or equal", 2),
+    "since a month 13": (
+        ["votes", "list", "--since", "2026-13-01"],
+        "--since: '2026-13-01' is neither an ISO date nor like 7d / 12h",
+        1,
+    ),
+    "negative limit": (["votes", "list", "--limit", "-1"], "greater than or equal to 1", 2),
+    "promote an unknown version": (["models", "promote", "v999"], "No model version 'v999'", 1),
+    "roll back with no earlier champion": (
+        ["models", "rollback"],
+        "There is no earlier champion to roll back to.",
+        1,
+    ),
+    "keywords missing": (["search"], "Missing argument", 2),
+    "unknown subcommand": (["models", "show"], "No such command 'show'", 2),
 }
 
 
@@ -269,9 +311,11 @@ def test_a_bad_argument_is_one_clear_line(case: str, initialised: Path, tmp_path
         "queries": str(queries),
         "good_queries": str(good_queries),
         "corpus": str(initialised),
+        "folder": "a-folder",  # relative: Click's usage box would wrap a long path
     }
+    (tmp_path / "a-folder").mkdir()
     result = invoke(*(a.format(**names) for a in args))
-    assert_one_clear_line(result, expected, code)
+    assert_one_clear_line(result, expected.format(**names), code)
 
 
 def test_init_with_a_missing_corpus_creates_no_database(home: Path) -> None:
