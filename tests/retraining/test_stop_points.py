@@ -37,7 +37,15 @@ from tests.helpers.retraining import T0, TINY_TRAINING, cast_votes
 
 KILLED_AT = T0 + timedelta(days=1)
 USABLE = {ModelStatus.CHAMPION, ModelStatus.CANDIDATE}
+# Each cycle point is killed on one engine, the engines alternating, so both see a kill
+# before and after training without the suite paying for every point twice (each run is two
+# cycles, 30-90 s on 2 cores). What a kill leaves in the database (the lease, the abandoned
+# run, the experiment committed or not) is the same code on both; the killed-training and
+# dead-holder tests of test_cycle.py run on both engines. The promotion runs on both below.
 CYCLE_POINTS = [p for p in POINTS if p != "promotion"]
+KILL_PLAN = [
+    (point, "postgresql" if i % 2 == 0 else "sqlite") for i, point in enumerate(CYCLE_POINTS)
+]
 
 
 def serve_weak_champion(db: Database, weak_model: Path) -> None:
@@ -85,7 +93,7 @@ def kill_cycle_at(
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # two cycles on a busy 2-core runner
-@pytest.mark.parametrize("point", CYCLE_POINTS)
+@pytest.mark.parametrize(("point", "db_url"), KILL_PLAN, indirect=["db_url"])
 def test_a_cycle_killed_at_each_point_leaves_the_champion_and_the_next_cycle_runs(
     point: str,
     loop_db: Database,
