@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError
 
 from retrieval.corpus import canonicalize
 from retrieval.corpus_view import CorpusPrompt, from_row
@@ -240,7 +239,7 @@ class GuildPrompts:
         and then finds the row, so the last write wins as it does for an existing prompt."""
         try:
             return self._write_once(guild_id, author_id, records, source, create_only)
-        except IntegrityError:
+        except repo.GuildPromptIdTaken:
             if create_only:
                 raise GuildPromptError(ID_TAKEN) from None
         return self._write_once(guild_id, author_id, records, source, create_only)

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retrieval.base_model import ensure_base_model
@@ -230,7 +229,7 @@ def test_a_write_that_loses_the_race_for_a_new_id_is_retried_as_an_update(
             raced.append(records[0].id)
             with world.session() as other:  # the other curator commits first
                 real(other, guild_id, [replace(records[0], text="other other text")], "b", "t", T0)
-            raise IntegrityError("INSERT INTO prompts", {}, Exception("duplicate key"))
+            raise repo.GuildPromptIdTaken("duplicate key value violates unique constraint")
         return real(session, guild_id, records, *a)  # type: ignore[arg-type]
 
     monkeypatch.setattr(repo, "write_guild_prompts", first_loses)

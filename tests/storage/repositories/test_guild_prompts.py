@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from storage.database import Database
 from storage.models import Prompt, SubmissionStatus
 from storage.prompt_file import PromptRecord
@@ -126,3 +128,29 @@ def test_a_submission_is_decided_once_and_edited_only_at_its_revision(db: Databa
         assert row.decided_at == T0 + timedelta(minutes=3) and row.reason == ""
         assert repo.open_submission_count(s, GUILD, "member") == 1
         assert repo.get_submission(s, 10_000) is None
+
+
+def test_a_write_that_collides_with_a_row_written_meanwhile_raises_id_taken(
+    db: Database,
+) -> None:
+    """The row another transaction committed after this one looked: stood in for by a row
+    holding the same (server, local id) under another key, so the INSERT hits the constraint
+    on both engines, as a concurrent writer's would."""
+    with db.session() as s:
+        s.add(
+            Prompt(
+                id="written-meanwhile",
+                text="t",
+                source="test",
+                content_hash="h",
+                created_at=T0,
+                updated_at=T0,
+                guild_id=GUILD,
+                local_id="1",
+            )
+        )
+    with pytest.raises(repo.GuildPromptIdTaken):
+        write(db, GUILD, PromptRecord("1", "a new prompt"))
+    with db.session() as s:  # the failed transaction left nothing behind
+        assert repo.get_guild_prompt(s, GUILD, "1") is None
+        assert s.query(Prompt).count() == 1
