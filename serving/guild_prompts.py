@@ -48,6 +48,7 @@ SETTINGS_MAX_AGE_S = 5.0  # a change made in another process is seen within this
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_LINES = 5_000
 LIST_PAGE = 10
+ID_TAKEN = "Another prompt just took that id; please submit again."
 
 
 class GuildPromptError(ValueError):
@@ -233,12 +234,30 @@ class GuildPrompts:
         source: str,
         create_only: bool = False,
     ) -> Written:
+        """Write in one transaction. Two curators writing the same new id at once: on
+        PostgreSQL both see no row and the second INSERT fails on the key; it is retried once
+        and then finds the row, so the last write wins as it does for an existing prompt."""
+        try:
+            return self._write_once(guild_id, author_id, records, source, create_only)
+        except repo.GuildPromptIdTaken:
+            if create_only:
+                raise GuildPromptError(ID_TAKEN) from None
+        return self._write_once(guild_id, author_id, records, source, create_only)
+
+    def _write_once(
+        self,
+        guild_id: str,
+        author_id: str,
+        records: list[PromptRecord],
+        source: str,
+        create_only: bool,
+    ) -> Written:
         with self.db.session() as session:
             existing = {
                 r.id for r in records if repo.get_guild_prompt(session, guild_id, r.id) is not None
             }
             if create_only and existing:  # two admins adding at once drew the same new id
-                raise GuildPromptError("Another prompt just took that id; please submit again.")
+                raise GuildPromptError(ID_TAKEN)
             after = repo.count_guild_prompts(session, guild_id) + len(records) - len(existing)
             if after > self.max_prompts:
                 raise GuildPromptError(cap_message(self.max_prompts, after))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import GuildPromptSettings, Prompt, PromptSubmission, SubmissionStatus
@@ -24,6 +25,12 @@ def guild_prompt_key(guild_id: str, local_id: str) -> str:
     """The global id of a server's prompt (fits the 64-character column for any local id)."""
     digest = hashlib.sha256(f"{guild_id}\0{local_id}".encode()).hexdigest()[:20]
     return f"g{guild_id}-{digest}"
+
+
+class GuildPromptIdTaken(RuntimeError):
+    """Another transaction added a prompt with the same id after this one looked (on
+    PostgreSQL two concurrent writers of one new id both see no row); the caller's
+    transaction is lost and may be retried, when the row will be found."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,10 @@ def write_guild_prompts(
             updated += 1
         else:
             unchanged += 1
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise GuildPromptIdTaken(str(exc.orig)) from exc
     return GuildWrite(added, updated, unchanged)
 
 

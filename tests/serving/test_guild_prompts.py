@@ -7,23 +7,28 @@ the corpus."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from retrieval.base_model import ensure_base_model
 from serving.guild_prompts import (
     MAX_IMPORT_LINES,
     GuildPromptError,
     GuildPrompts,
+    Written,
 )
 from serving.model_pool import ModelPool
 from serving.prompt_service import PromptService
 from storage.database import Database
 from storage.models import Prompt, Vote
 from storage.prompt_file import PromptRecord
+from storage.repositories import guild_prompts as repo
 from storage.repositories.guild_prompts import guild_prompt_key
 from tests.helpers.serving import FakeEngines, import_word_corpus
+from tests.helpers.storage import T0
 
 GUILD, OTHER = "1001", "2002"
 
@@ -191,3 +196,47 @@ def test_a_servers_prompt_keeps_its_rating_and_the_ceiling_applies(
     assert json.loads(service.export(GUILD))["rating"] == "mature"
     with pytest.raises(GuildPromptError, match="rating"):
         service.record_from_fields("2", "", "text", "", "", "spicy")
+
+
+def test_two_curators_confirming_imports_of_one_id_the_last_commit_wins(
+    world: Database, tmp_path: Path
+) -> None:
+    service = make(world, tmp_path)
+    first = service.preview_import(GUILD, b'{"id": "p", "text": "comet comet harbor"}\n')
+    second = service.preview_import(GUILD, b'{"id": "p", "text": "violin violin cellar"}\n')
+    assert first.updates == second.updates == 0  # both previews saw a new id
+    assert service.commit_import(first, "a", "test") == Written(1, 0, 0)
+    assert service.commit_import(second, "b", "test") == Written(0, 1, 0)  # told it replaced
+    with world.session() as session:
+        [row] = session.query(Prompt).filter(Prompt.guild_id == GUILD).all()
+        assert row.text == "violin violin cellar"
+    assert search(service, GUILD, "violin cellar")[0] == guild_prompt_key(GUILD, "p")
+    assert guild_prompt_key(GUILD, "p") not in search(service, GUILD, "comet harbor")
+
+
+def test_a_write_that_loses_the_race_for_a_new_id_is_retried_as_an_update(
+    world: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What PostgreSQL does when two curators write the same new id at once: both see no
+    row, the second INSERT fails on the key. The import is retried and wins; an add (which
+    never replaces) is refused with a clear message instead."""
+    service = make(world, tmp_path)
+    real = repo.write_guild_prompts
+    raced: list[str] = []
+
+    def first_loses(session: Session, guild_id: str, records: list[PromptRecord], *a: object):  # type: ignore[no-untyped-def]
+        if not raced:
+            raced.append(records[0].id)
+            with world.session() as other:  # the other curator commits first
+                real(other, guild_id, [replace(records[0], text="other other text")], "b", "t", T0)
+            raise repo.GuildPromptIdTaken("duplicate key value violates unique constraint")
+        return real(session, guild_id, records, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repo, "write_guild_prompts", first_loses)
+    preview = service.preview_import(GUILD, b'{"id": "p", "text": "lantern lantern moor"}\n')
+    assert service.commit_import(preview, "a", "test") == Written(0, 1, 0)
+    with world.session() as session:
+        assert repo.get_guild_prompt(session, GUILD, "p").text == "lantern lantern moor"  # type: ignore[union-attr]
+    raced.clear()
+    with pytest.raises(GuildPromptError, match="just took that id"):
+        service.add(GUILD, "a", record(service, "q", "glacier glacier choir"))
