@@ -39,6 +39,15 @@ async def fill_modal(
     return await fake.submit_modal(opened, fields)
 
 
+def modal_limits(opened: InteractionRecord) -> dict[str, int | None]:
+    """Each text input of the modal the bot opened: its custom_id and max_length."""
+    assert opened.modal is not None, opened.callbacks
+    return {
+        row["components"][0]["custom_id"]: row["components"][0].get("max_length")
+        for row in opened.modal["components"]
+    }
+
+
 async def add_prompt(
     fake: FakeDiscord, fields: dict[str, str] = A_PROMPT, user: int = CURATOR, guild_id: Any = None
 ) -> str:

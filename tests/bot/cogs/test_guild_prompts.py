@@ -24,6 +24,7 @@ from tests.helpers.guild_prompts import (
     fill_modal,
     jsonl,
     make_curator,
+    modal_limits,
     private_text,
     prompts,
 )
@@ -143,10 +144,7 @@ async def test_hostile_input_through_the_forms_and_files(
 ) -> None:
     make_curator(fake)
     opened = await prompts(fake, CURATOR, "add")
-    limits = {
-        c["components"][0]["custom_id"]: c["components"][0].get("max_length")
-        for c in opened.modal["components"]  # type: ignore[index]
-    }
+    limits = modal_limits(opened)
     assert limits["title"] == 200 and limits["text"] == 4000  # the file format's limits
     with pytest.raises(ValueError, match="longer than 4000"):
         await fake.submit_modal(opened, {"text": "x" * 4001})  # the client refuses it
@@ -297,10 +295,7 @@ async def test_modal_fields_at_and_past_their_limits(
 ) -> None:
     make_curator(fake)
     opened = await prompts(fake, CURATOR, "add")
-    limits = {
-        c["components"][0]["custom_id"]: c["components"][0].get("max_length")
-        for c in opened.modal["components"]  # type: ignore[index]
-    }
+    limits = modal_limits(opened)
     assert limits == {"title": 200, "text": 4000, "genres": 400, "themes": 400, "rating": 16}
     for field, limit in limits.items():  # one past the limit: the client cannot send it
         with pytest.raises(ValueError, match=f"longer than {limit}"):
