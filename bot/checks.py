@@ -118,6 +118,7 @@ def audit_attempt(
     needed: tuple[Access, ...],
     held: frozenset[Access],
     allowed: bool,
+    reason: str | None = None,
 ) -> None:
     """One audit row per attempt: which command, where, by whom, and whether it ran."""
     command = interaction.command.qualified_name if interaction.command else "?"
@@ -134,8 +135,14 @@ def audit_attempt(
                 "user_id": str(interaction.user.id),
                 "requires": sorted(a.value for a in needed),
                 "held": sorted(a.value for a in held),
+                **({"reason": reason} if reason else {}),
             },
         )
+
+
+def audit_direct_message(db: Database, interaction: discord.Interaction) -> None:
+    """A server-only command sent from a direct message: refused whoever sent it."""
+    audit_attempt(db, interaction, (), frozenset(), allowed=False, reason="direct message")
 
 
 def _str_or_none(value: int | None) -> str | None:

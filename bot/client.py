@@ -47,7 +47,24 @@ def build_pool(db: Database, settings: Settings) -> ModelPool:
 
 
 class PromptTree(app_commands.CommandTree):
-    """Turns refused checks into polite private notices; anything else is logged."""
+    """Turns refused checks into polite private notices; anything else is logged.
+
+    ``guild_only`` on a group only asks Discord to hide it in direct messages; nothing in
+    discord.py refuses such a command when an interaction arrives without a guild (a stale
+    client, a hostile one). :meth:`interaction_check` does, before any command check runs,
+    so an operator's `/model rollback` from a DM is refused like everyone's, and audited.
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        command = interaction.command
+        if interaction.guild_id is not None or command is None or not server_only(command):
+            return True
+        if interaction.type is not discord.InteractionType.application_command:
+            return False  # an autocomplete in a DM: no choices, nothing to answer
+        from bot.checks import audit_direct_message
+
+        await asyncio.to_thread(audit_direct_message, self.client.db, interaction)  # type: ignore[attr-defined]
+        raise app_commands.NoPrivateMessage()
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -68,6 +85,15 @@ class PromptTree(app_commands.CommandTree):
             text = UNEXPECTED
         with contextlib.suppress(discord.HTTPException):
             await tell(interaction, text)
+
+
+def server_only(command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu) -> bool:
+    """True when the command (or the group it belongs to) is marked ``guild_only``."""
+    root: Any = getattr(command, "root_parent", None) or command
+    contexts = getattr(root, "allowed_contexts", None)
+    if contexts is not None:
+        return not (contexts.dm_channel or contexts.private_channel)
+    return bool(getattr(root, "guild_only", False))
 
 
 class PromptBot(commands.Bot):

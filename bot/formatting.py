@@ -387,7 +387,6 @@ QUEUE_UNREACHABLE = (
     "Your submission is saved, but I cannot post in the moderation channel; please tell a "
     "server manager."
 )
-GUILD_ONLY = "That only works inside a server."
 
 
 def visible(text: str) -> str:

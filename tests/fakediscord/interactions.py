@@ -116,7 +116,10 @@ class InteractionBuilder:
         state = self.state
         channel = state.channels[channel_id]
         perms = state.channel_permissions(channel, user_id)
-        self._check_permitted(command, perms)
+        if guild is not None:
+            # Member permissions are a guild notion; a DM has no member to hold them, so the
+            # bot's own check is what stands between a DM and a server-only command.
+            self._check_permitted(command, perms)
 
         defs = command.get("options") or []
         path: list[tuple[int, str]] = []

@@ -152,6 +152,26 @@ async def test_operators_change_the_model_and_admins_who_are_operators_too(
     ]
 
 
+async def test_server_commands_from_a_direct_message_are_refused_even_for_operators(
+    fake: FakeDiscord, two_versions: Database, bot: PromptBot
+) -> None:
+    """Discord hides server-only commands in DMs, but a client can still send one: the
+    application's owner rolling back from a DM is refused (the model stays), privately, and
+    the attempt is audited with no guild."""
+    owner = fake.state.owner.id
+    dm = fake.dm_channel(owner)
+    for sub in ("rollback", "status"):
+        record = await fake.invoke_command(owner, channel_id=dm.id, name="model", subcommand=sub)
+        assert "only works inside a server" in await wait_notice(record)
+    assert champion_id(two_versions) == "v1"
+    with two_versions.session() as session:
+        refused = [e for e in recent_audit(session) if e.action == "command.refused"]
+    assert [e.target for e in reversed(refused)] == ["/model rollback", "/model status"]
+    for entry in refused:
+        assert entry.details["guild_id"] is None and entry.details["reason"] == "direct message"
+        assert entry.details["channel_id"] == str(dm.id)
+
+
 async def test_operator_commands_live_only_in_the_control_guild(
     no_leaks: None,
     two_versions: Database,
