@@ -185,7 +185,7 @@ class Request(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(32), index=True)
-    guild_id: Mapped[str | None] = mapped_column(String(32))
+    guild_id: Mapped[str | None] = mapped_column(String(32), index=True)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     raw_query: Mapped[str] = mapped_column(Text)
     normalized_query: Mapped[str] = mapped_column(Text)

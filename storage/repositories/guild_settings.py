@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from storage.models import GuildDeparture, GuildSettingsRow
+from storage.models import (
+    DailySchedule,
+    GuildDeparture,
+    GuildSettingsRow,
+    Prompt,
+    PromptSubmission,
+    Request,
+)
 from storage.ratings import DEFAULT_CEILING, Rating
 
 DEFAULT_COUNT = 1
@@ -148,3 +155,21 @@ def guilds_left_before(session: Session, cutoff: datetime) -> list[str]:
 def departure_time(session: Session, guild_id: str) -> datetime | None:
     departure = session.get(GuildDeparture, guild_id)
     return None if departure is None else departure.left_at
+
+
+def guilds_with_data(session: Session) -> set[str]:
+    """Every server something is stored for: requests, settings, own prompts, submissions or
+    a daily prompt (what the retention job would delete)."""
+    sources = (
+        select(Request.guild_id).where(Request.guild_id.is_not(None)).distinct(),
+        select(GuildSettingsRow.guild_id),
+        select(Prompt.guild_id).where(Prompt.guild_id.is_not(None)).distinct(),
+        select(PromptSubmission.guild_id).distinct(),
+        select(DailySchedule.guild_id),
+    )
+    return {guild_id for stmt in sources for guild_id in session.scalars(stmt) if guild_id}
+
+
+def departed_guilds(session: Session) -> set[str]:
+    """Servers already counted as removed (waiting out the retention window)."""
+    return set(session.scalars(select(GuildDeparture.guild_id)))
