@@ -46,9 +46,11 @@ SMALL: dict[str, Any] = {
 }
 
 
-def run_pair(base: SimConfig, settings: Settings) -> list[dict[str, Any]]:
+def run_pair(
+    base: SimConfig, settings: Settings, rules: tuple[bool, ...] = (True, False)
+) -> list[dict[str, Any]]:
     rows = []
-    for rule in (True, False):
+    for rule in rules:
         cfg = replace(base, influence_rule=rule, out=base.out / ("rule" if rule else "norule"))
         started = time.perf_counter()
         summary = Simulation(cfg, settings, progress=lambda _m: None).run()
@@ -100,6 +102,16 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 0.05, 0.01])
     parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--per-day", type=int, default=SMALL["queries_per_day"], help="requests")
+    parser.add_argument("--users", type=int, default=SMALL["users"])
+    parser.add_argument("--cycle-every", type=int, default=SMALL["cycle_every"], help="days")
+    parser.add_argument(
+        "--steps", type=int, default=SMALL["train_config"].max_steps, help="per training"
+    )
+    parser.add_argument(
+        "--max-days", type=float, default=SMALL["experiment_max_days"], help="per experiment"
+    )
+    parser.add_argument("--rule", choices=["both", "on", "off"], default="both")
     parser.add_argument("--out", type=Path, default=Path("out/hostile"))
     parser.add_argument(
         "--table-from",
@@ -113,6 +125,16 @@ def main() -> None:
         return
     settings = Settings()
     prompts, queries, eval_queries = unseen_files(args.out)
+    knobs = {
+        **SMALL,
+        "days": args.days,
+        "queries_per_day": args.per_day,
+        "users": args.users,
+        "cycle_every": args.cycle_every,
+        "experiment_max_days": args.max_days,
+        "train_config": replace(SMALL["train_config"], max_steps=args.steps),
+    }
+    rules = {"both": (True, False), "on": (True,), "off": (False,)}[args.rule]
     rows: list[dict[str, Any]] = []
     for share in args.shares:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -123,9 +145,9 @@ def main() -> None:
                 eval_queries=eval_queries,
                 seed=seed,
                 hostile_share=share,
-                **{**SMALL, "days": args.days},
+                **knobs,
             )
-            rows += run_pair(base, settings)
+            rows += run_pair(base, settings, rules)
             (args.out / "runs.json").write_text(json.dumps(rows, indent=1))
     print(table(rows))
 
