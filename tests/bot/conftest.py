@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from storage.database import Database
 from storage.settings import Settings
 from tests.fakediscord import FakeDiscord, running_client
 from tests.helpers.bot import copy_database, make_settings, new_bot
+from tests.helpers.databases import ENGINES, pg_admin_connection, pg_database_copy, pg_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WARM_UP = """
@@ -107,9 +109,46 @@ def v1_model_dir(
 # --------------------------------------------------------------------------- per test
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_engines`` runs its bot on SQLite and on PostgreSQL."""
+    if "bot_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_engines"
+    ):
+        metafunc.parametrize("bot_engine", ENGINES)
+
+
 @pytest.fixture
-def bot_db(corpus_template: Path, tmp_path: Path) -> Iterator[Database]:
-    db = copy_database(corpus_template, tmp_path)
+def bot_engine() -> str:
+    """The engine under ``bot_db``: SQLite, unless the test is marked ``both_engines``."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_corpus_template(corpus_template: Path, postgres_template: str) -> Iterator[str]:
+    """``corpus_template`` on PostgreSQL, filled the same way, so its prompt ids (and with
+    them the shared embedding cache) are the SQLite template's."""
+    name = f"pb_corpus_{uuid.uuid4().hex[:10]}"
+    with pg_admin_connection() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    db = Database(pg_url(name))
+    try:
+        assert import_prompt_file(db, SHIPPED_CORPUS).ok
+        ensure_base_model(db, actor="test")
+    finally:
+        db.dispose()  # a template database must have no open connections
+    yield name
+    with pg_admin_connection() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def bot_db(
+    bot_engine: str, corpus_template: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Database]:
+    if bot_engine == "sqlite":
+        db = copy_database(corpus_template, tmp_path)
+    else:
+        db = Database(pg_database_copy(request, request.getfixturevalue("pg_corpus_template")))
     yield db
     db.dispose()
 

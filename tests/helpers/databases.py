@@ -52,10 +52,15 @@ def fresh_database_url(
             shutil.copy(request.getfixturevalue("sqlite_template"), target)
         return f"sqlite:///{target}"
     template_name: str = request.getfixturevalue("postgres_template")
+    return pg_database_copy(request, template_name if migrated else None)
+
+
+def pg_database_copy(request: pytest.FixtureRequest, template: str | None) -> str:
+    """A new PostgreSQL database for one test, copied from ``template`` (empty without one),
+    dropped when the test ends."""
     name = f"pb_test_{uuid.uuid4().hex[:10]}"
-    template = f' TEMPLATE "{template_name}"' if migrated else ""
     with pg_admin_connection() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"{template}')
+        admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
 
     def drop() -> None:
         with pg_admin_connection() as admin:

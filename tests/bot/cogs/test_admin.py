@@ -32,7 +32,8 @@ from tests.helpers.bot import (
     wait_notice,
 )
 
-pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
+# every test starts the bot on the embedded shipped corpus, on SQLite and on PostgreSQL
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 
 def champion_id(db: Database) -> str:

@@ -26,7 +26,8 @@ from tests.fakediscord import FakeDiscord, running_client
 from tests.fakediscord.gateway import shard_of
 from tests.helpers.bot import USER, eventually, new_bot, results_of
 
-pytestmark = pytest.mark.slow  # starts the bot on the embedded shipped corpus
+# every test starts the bot on the embedded shipped corpus, on SQLite and on PostgreSQL
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 
 def left_at(db: Database, guild_id: int):  # type: ignore[no-untyped-def]

@@ -17,7 +17,8 @@ from storage.repositories.model_versions import register_version
 from tests.fakediscord import FakeDiscord
 from tests.helpers.bot import T0, USER, VOTER, ask, eventually, results_of, vote_of, wait_notice
 
-pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
+# every test starts the bot on the embedded shipped corpus, on SQLite and on PostgreSQL
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 
 def votes_by(db: Database, user: int) -> int:

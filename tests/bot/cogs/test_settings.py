@@ -17,7 +17,8 @@ from storage.repositories.guild_settings import GuildSettings, guild_settings
 from tests.fakediscord import FakeDiscord, Guild, Overwrite, Perm
 from tests.helpers.bot import results_of, wait_notice
 
-pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
+# every test starts the bot on the embedded shipped corpus, on SQLite and on PostgreSQL
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 
 async def settings_cmd(
