@@ -1,8 +1,8 @@
 """`promptbot run --shard-count 2 --shard-ids N` as two real processes sharing one database
 (SQLite, and PostgreSQL where it is reachable): each guild's interactions and reactions reach
 only the process running its shard, every interaction is answered exactly once, votes from
-both land in the shared database, and a promotion made in the database reaches both within
-10 s."""
+both land in the shared database, and a promotion, a server's settings and a server's new
+prompt written to the database by another process reach the serving one within 10 s."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ import pytest
 
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
-from storage.database import Database
+from storage.database import Database, utcnow
+from storage.prompt_file import PromptRecord
+from storage.repositories.guild_prompts import guild_prompt_key, write_guild_prompts
+from storage.repositories.guild_settings import update_guild_settings
 from storage.repositories.requests import result_for_message
 from storage.settings import Settings
 from tests.bot.cli.test_run_commands import (
@@ -32,6 +35,16 @@ from tests.helpers.databases import ENGINES, fresh_database_url
 
 SHARDS = 2
 PROMOTION_DEADLINE = 10.0  # seconds: the longest a promotion may take to reach every process
+# A server prompt nothing in the shipped corpus resembles, and the words that find it.
+LAMPLIGHTER = PromptRecord(
+    "lamplighter",
+    "The last lamplighter on the moon keeps the crater lamps burning for tourists who stopped "
+    "coming decades ago.",
+    "The Moon's Lamplighter",
+    ["Science Fiction"],
+    ["loneliness"],
+)
+LAMPLIGHTER_QUERY = "moon lamplighter crater lamps"
 
 
 def test_champion_poll_is_within_the_promotion_deadline() -> None:
@@ -65,6 +78,22 @@ def served_version(db: Database, record: InteractionRecord) -> str | None:
         return None if result is None else result.model_version_id
 
 
+def served_prompt(db: Database, record: InteractionRecord) -> str | None:
+    """The prompt id of the result a /prompt's first message shows."""
+    with db.session() as session:
+        result = result_for_message(session, str(record.messages[0].id))
+        return None if result is None else result.prompt_id
+
+
+def change_from_another_process(db: Database, guild: Guild, allowed_channel: int) -> None:
+    """What /settings set and /prompts add write when another process handles them (before a
+    re-shard, say): /prompt restricted to ``allowed_channel``, one new server prompt."""
+    with db.session() as session:
+        changes = {"prompt_channels": [str(allowed_channel)]}
+        update_guild_settings(session, str(guild.id), changes, "another-process", utcnow())
+        write_guild_prompts(session, str(guild.id), [LAMPLIGHTER], "curator", "test", utcnow())
+
+
 def all_connected(fake: FakeDiscord, processes: list[asyncio.subprocess.Process]) -> bool:
     """Every shard has a live session; a process that exited instead fails the test."""
     assert all(p.returncode is None for p in processes), "a bot process exited early"
@@ -93,6 +122,7 @@ async def test_two_processes_each_answer_their_own_shard(
         ]
         env = fake_env(tmp_path, fake, tmp_path / "unused.db", model_cache_dir, TOKEN)
         env["PROMPTBOT_DATABASE_URL"] = shared_database_url
+        env["PROMPTBOT_COOLDOWN_REQUESTS"] = "1000"  # the test polls /prompt until changes land
         processes = [
             await start_run(
                 env, "--no-scheduler", "--shard-count", str(SHARDS), "--shard-ids", str(n)
@@ -127,6 +157,33 @@ async def test_two_processes_each_answer_their_own_shard(
                         break
                     assert loop.time() - promoted_at < PROMOTION_DEADLINE, guild.name
                     await asyncio.sleep(0.5)
+
+            guild = guilds[1]
+            writing = fake.add_channel(guild.id, "writing")
+            change_from_another_process(db, guild, writing.id)
+            changed_at = loop.time()
+            while True:  # the default channel now gets a private pointer to #writing
+                record = await ask_in(fake, guild, "haunted lighthouse")
+                [answer] = await record.wait_messages(1)
+                if answer.ephemeral:
+                    assert str(writing.id) in answer.content, answer.content
+                    break
+                assert loop.time() - changed_at < PROMOTION_DEADLINE, "settings never arrived"
+                await asyncio.sleep(0.5)
+            lamplighter = guild_prompt_key(str(guild.id), LAMPLIGHTER.id)
+            while True:  # and the new prompt is found there
+                record = await fake.invoke_command(
+                    USER,
+                    guild_id=guild.id,
+                    channel_id=writing.id,
+                    options={"keywords": LAMPLIGHTER_QUERY},
+                    timeout=10.0,
+                )
+                await results_of(fake, record, 1)
+                if served_prompt(db, record) == lamplighter:
+                    break
+                assert loop.time() - changed_at < PROMOTION_DEADLINE, "prompt never arrived"
+                await asyncio.sleep(0.5)
             records = list(fake.interactions)
         finally:
             db.dispose()
