@@ -10,10 +10,13 @@ user 👍 the worst result and 👎 the best for every query they ask (retrainin
 Reported per run: which versions the loop promoted, and the champion's NDCG@5 on the judged
 evaluation queries after day 14 (the day-0 champion for reference).
 
-Runs are kept small enough for a 2-core machine (``SMALL``): the unseen setting of
-bench.simulation_runs (260 held-out prompts, their 114 judged test queries), 40 users, 50
-requests a day, a retraining cycle on days 5 and 10 (so each candidate can still be tested
-live), and trainings capped at 8 steps of 16 pairs.
+Runs are kept small enough for a 2-core machine (``SMALL``, about 5-6 minutes a run): the
+unseen setting of bench.simulation_runs (260 held-out prompts, their 114 judged test
+queries), 40 users, 200 requests a day, a retraining cycle on days 5 and 10, experiments of at
+most 4.5 days (so each candidate is tested live before the next cycle), and trainings capped
+at 40 steps of 16 pairs. Smaller settings (50 requests a day, 8 steps) promote nothing once the
+base ranks with the tags-first document text: too few votes for the experiment to reach a
+verdict, too few steps for a candidate to differ from the base.
 Writes ``runs.json`` in ``--out`` and prints a Markdown table.
 """
 
@@ -35,13 +38,13 @@ from storage.settings import Settings
 SMALL: dict[str, Any] = {
     "days": 14,
     "users": 40,
-    "queries_per_day": 50,
+    "queries_per_day": 200,
     "cycle_every": 5,
     "min_votes": 40,
     "experiment_min_votes": 30,
-    "experiment_max_days": 4.0,
+    "experiment_max_days": 4.5,
     "replay_min_pairs": 300,
-    "train_config": TrainConfig(max_steps=8, batch_size=16, threads=1),
+    "train_config": TrainConfig(max_steps=40, batch_size=16, threads=1),
     "experiment_checks_per_day": 6,
 }
 
