@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.base_model import ensure_base_model
-from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from storage.database import Database, utcnow
 from storage.prompt_file import PromptRecord
 from storage.repositories.guild_prompts import guild_prompt_key, write_guild_prompts
@@ -31,7 +29,7 @@ from tests.bot.cli.test_run_commands import (
 )
 from tests.fakediscord import FakeDiscord, Guild, InteractionRecord
 from tests.helpers.bot import USER, eventually, register_v1_champion, results_of
-from tests.helpers.databases import ENGINES, fresh_database_url
+from tests.helpers.databases import ENGINES, pg_database_copy
 
 SHARDS = 2
 PROMOTION_DEADLINE = 10.0  # seconds: the longest a promotion may take to reach every process
@@ -60,14 +58,7 @@ def shared_database_url(
     """The database both processes use: shipped corpus imported, base model champion."""
     if request.param == "sqlite":
         return f"sqlite:///{copy_template(corpus_template, tmp_path)}"
-    url = fresh_database_url("postgresql", request, tmp_path)
-    db = Database(url)
-    try:
-        assert import_prompt_file(db, SHIPPED_CORPUS).ok
-        ensure_base_model(db, actor="test")
-    finally:
-        db.dispose()
-    return url
+    return pg_database_copy(request, request.getfixturevalue("pg_corpus_template"))
 
 
 def served_version(db: Database, record: InteractionRecord) -> str | None:
