@@ -40,6 +40,15 @@ MODEL_UNAVAILABLE = (
     "The prompt model could not be loaded just now, so nothing was recorded. "
     "Please try again later; admins can check `/model status`."
 )
+
+
+def index_being_built(percent: int) -> str:
+    return (
+        f"The search index is being built ({percent}% done), so there is nothing to search "
+        "yet and nothing was recorded. Please try again in a minute."
+    )
+
+
 NOT_OPERATOR = (
     "Only the bot's operators can do that: this model answers every server the bot is in, so "
     "changing it is up to the people who run the bot (its owner or team, and anyone they name "

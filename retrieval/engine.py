@@ -25,7 +25,7 @@ import numpy as np
 
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.documents import DEFAULT_FORMAT, document_text
-from retrieval.embedding_cache import EmbeddingStats, embed_corpus
+from retrieval.embedding_cache import CHUNK_ROWS, EmbeddingStats, Progress, embed_corpus
 from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
 from retrieval.typo_tolerance import QueryCorrector, wordpiece_words
@@ -79,8 +79,10 @@ class SearchEngine:
         backend: Backend = "onnx",
         doc_format: str = DEFAULT_FORMAT,
         corrector: QueryCorrector | None = None,
+        cache_file: Path | None = None,
     ) -> None:
         self.model = model
+        self.cache_file = cache_file  # where this engine's rows are cached (None: memory only)
         self.corrector = corrector
         self.backend = backend
         self.encoder = encoder
@@ -120,10 +122,13 @@ class SearchEngine:
         stats: EmbeddingStats | None = None,
         doc_format: str = DEFAULT_FORMAT,
         typo_tolerance: bool = False,
+        progress: Progress | None = None,
     ) -> SearchEngine:
         """Embed ``prompts`` as ``doc_format`` with ``encoder``; backend and format key a cache."""
         cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}-{doc_format}.npz"
-        matrix = embed_corpus(encoder, prompts, cache_file, show_progress, stats, doc_format)
+        matrix = embed_corpus(
+            encoder, prompts, cache_file, show_progress, stats, doc_format, progress=progress
+        )
         corrector = (
             QueryCorrector.from_corpus(prompts, default_vocabulary(), wordpiece_words(model.path))
             if typo_tolerance
@@ -139,6 +144,7 @@ class SearchEngine:
             backend,
             doc_format,
             corrector,
+            cache_file,
         )
 
     def normalize(self, query: str) -> str:
@@ -253,34 +259,33 @@ class SearchEngine:
         """id -> served version (content hash and rating), as storage's corpus_versions."""
         return {p.id: served_version(p.content_hash, p.rating.value) for p in self.prompts}
 
-    def with_changes(self, upserted: Sequence[CorpusPrompt], removed: set[str]) -> SearchEngine:
+    def with_changes(
+        self,
+        upserted: Sequence[CorpusPrompt],
+        removed: set[str],
+        progress: Progress | None = None,
+    ) -> SearchEngine:
         """A new engine with ``upserted`` prompts added or replaced and ``removed`` ids gone,
         encoding only the upserted prompts: every other row keeps its vector. This engine is
-        left untouched, so searches running on it finish undisturbed while the pool swaps."""
+        left untouched, so searches running on it finish undisturbed while the pool swaps.
+
+        A bulk change (at least ``CHUNK_ROWS`` new texts, as after a large import) is encoded
+        through the chunked embedding cache, so a process stopped half-way keeps what it had
+        encoded; a few prompts (a curator's add) are encoded in memory, in milliseconds."""
         replaced = {p.id for p in upserted} | removed
         keep = [row for row, p in enumerate(self.prompts) if p.id not in replaced]
-        known = {p.content_hash: row for row, p in enumerate(self.prompts)}  # re-rated: reuse
-        to_encode = [p for p in upserted if p.content_hash not in known]
-        encoded = dict(
-            zip(
-                (p.content_hash for p in to_encode),
-                self.encoder.encode(
-                    [document_text(p, self.doc_format) for p in to_encode], batch_size=32
-                )
-                if to_encode
-                else [],
-                strict=True,
-            )
-        )
-        fresh = [
-            encoded[p.content_hash]
-            if p.content_hash in encoded
-            else self.matrix[known[p.content_hash]]
-            for p in upserted
-        ]
-        new_rows = np.asarray(fresh, dtype=np.float32).reshape(len(upserted), self.matrix.shape[1])
-        matrix = np.concatenate([self.matrix[keep], new_rows])
+        known = {p.content_hash: self.matrix[row] for row, p in enumerate(self.prompts)}
         prompts = [self.prompts[row] for row in keep] + list(upserted)
+        new_texts = {p.content_hash for p in upserted if p.content_hash not in known}
+        cache_file = self.cache_file if len(new_texts) >= CHUNK_ROWS else None
+        matrix = embed_corpus(
+            self.encoder,
+            prompts,
+            cache_file,
+            doc_format=self.doc_format,
+            known=known,
+            progress=progress,
+        )
         return SearchEngine(
             self.model,
             self.encoder,
@@ -291,6 +296,7 @@ class SearchEngine:
             self.backend,
             self.doc_format,
             self.corrector,
+            self.cache_file,
         )
 
     def _fuse(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.documents import DEFAULT_FORMAT
-from retrieval.embedding_cache import EmbeddingStats
+from retrieval.embedding_cache import EmbeddingStats, Progress
 from retrieval.encoders import Encoder, OnnxEncoder
 from retrieval.engine import Backend, SearchEngine, int8_dir_for, onnx_dir_for
 from retrieval.model_registry import ModelRef
@@ -59,6 +59,7 @@ def build_engine(
     stats: EmbeddingStats | None = None,
     doc_format: str = DEFAULT_FORMAT,
     typo_tolerance: bool = False,
+    progress: Progress | None = None,
 ) -> SearchEngine:
     """``model`` over ``prompts`` on ``backend``; ``encoder`` reuses one already loaded."""
     return SearchEngine.build(
@@ -73,4 +74,5 @@ def build_engine(
         stats=stats,
         doc_format=doc_format,
         typo_tolerance=typo_tolerance,
+        progress=progress,
     )

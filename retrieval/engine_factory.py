@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.corpus_view import CorpusPrompt
+from retrieval.embedding_cache import Progress
 from retrieval.engine import Backend, SearchEngine
 from retrieval.engine_builder import build_engine
 from retrieval.int8_check import serving_backend
@@ -47,7 +48,12 @@ class ServingEngineFactory:
             typo_tolerance=settings.typo_tolerance,
         )
 
-    def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine:
+    def __call__(
+        self,
+        model: ModelRef,
+        prompts: Sequence[CorpusPrompt],
+        progress: Progress | None = None,
+    ) -> SearchEngine:
         return build_engine(
             model,
             prompts,
@@ -56,4 +62,5 @@ class ServingEngineFactory:
             approximate_above=self.approximate_above,
             hybrid=self.hybrid,
             typo_tolerance=self.typo_tolerance,
+            progress=progress,
         )

@@ -37,7 +37,15 @@ log = logging.getLogger(__name__)
 PROMPT_LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 # Every way a /prompt ends; the counter is pre-set to 0 for each, so rates exist from the start.
 # "expired": Discord's window for a first response had closed before the bot could answer.
-PROMPT_OUTCOMES = ("served", "no_results", "bad_input", "no_corpus", "unavailable", "expired")
+PROMPT_OUTCOMES = (
+    "served",
+    "no_results",
+    "bad_input",
+    "no_corpus",
+    "building",  # the first engine is still being built: the user is told how far it got
+    "unavailable",
+    "expired",
+)
 VOTE_VALUES = {1: "up", -1: "down"}
 NO_ARM = "none"  # results served outside any experiment
 # ServingState.backend -> the numeric precision it computes in

@@ -12,6 +12,13 @@ one may export a new version to ONNX (torch) and measure its int8 copy on the go
 ``EngineFactory`` — in production ``retrieval.engine_factory.ServingEngineFactory``, which
 picks the backend (int8 only where its verdict allows) and builds the engine — by whoever
 composes the process: the bot, the CLI, the simulator or a test.
+
+Each version's engine is built once, however many requests want it at the same time: the
+first caller builds (embedding a large corpus can take minutes), later callers either wait
+for that same build or, on the request path, are told it is being built and how far it got
+(``EngineBuilding``), while whatever already serves keeps serving (a new champion is swapped
+in only once built; users an experiment would send to an arm still being built get the
+champion meanwhile, see ``PromptService``).
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from retrieval.corpus_view import CorpusPrompt, from_row, load_corpus_from_db
+from retrieval.embedding_cache import Progress
 from retrieval.engine import SearchEngine, corpus_fingerprint_of
 from retrieval.model_registry import ModelRef, is_model_dir
 from storage.database import Database
@@ -37,6 +46,44 @@ class NoCorpusError(RuntimeError):
     pass
 
 
+class EngineBuilding(RuntimeError):
+    """Nothing can answer yet: the first engine is still being built (``percent`` done)."""
+
+    def __init__(self, version_id: str, percent: int) -> None:
+        super().__init__(f"the search index for {version_id} is being built ({percent}%)")
+        self.version_id = version_id
+        self.percent = percent
+
+
+@dataclass
+class _Build:
+    """One engine being built; everyone else who wants it waits on ``future``."""
+
+    version_id: str
+    future: Future[SearchEngine] = field(default_factory=Future)
+    done: int = 0
+    total: int = 0
+    logged_decile: int = -1
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.done // self.total if self.total else 0
+
+    def record(self, done: int, total: int) -> None:
+        """Progress callback of the embedding stage; logs every tenth, for the operator."""
+        self.done, self.total = done, total
+        decile = self.percent // 10
+        if decile > self.logged_decile:
+            self.logged_decile = decile
+            log.info(
+                "building the search index for %s: %d%% (%d of %d prompts embedded)",
+                self.version_id,
+                self.percent,
+                done,
+                total,
+            )
+
+
 def _fingerprint(versions: dict[str, str]) -> str:
     return corpus_fingerprint_of(versions)
 
@@ -45,7 +92,12 @@ class EngineFactory(Protocol):
     """Makes the engine that serves ``model`` over ``prompts`` (may be slow: runs off the
     event loop, like every load)."""
 
-    def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine: ...
+    def __call__(
+        self,
+        model: ModelRef,
+        prompts: Sequence[CorpusPrompt],
+        progress: Progress | None = None,
+    ) -> SearchEngine: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +114,7 @@ class ModelPool:
         self.engine_factory = engine_factory
         self.max_engines = max_engines
         self._engines: dict[str, SearchEngine] = {}
+        self._builds: dict[str, _Build] = {}  # engines being built, by version
         self._lock = threading.RLock()
         self._updating = threading.Lock()
         self._state: ServingState | None = None
@@ -81,26 +134,57 @@ class ModelPool:
             raise FileNotFoundError(f"model files of {version_id} missing at {path}")
         return ModelRef(version_id, path)
 
-    def _build(self, version_id: str) -> SearchEngine:
+    def _build(self, version_id: str, build: _Build) -> SearchEngine:
         prompts = load_corpus_from_db(self.db, EVERY_GUILD)  # each search filters by server
         if not prompts:
             raise NoCorpusError("No prompts are imported yet: run `promptbot init`.")
-        return self.engine_factory(self._artifact(version_id), prompts)
+        return self.engine_factory(self._artifact(version_id), prompts, progress=build.record)
 
-    def engine(self, version_id: str) -> SearchEngine:
-        """The engine for ``version_id``, loading it on first use (thread-safe)."""
+    def engine(self, version_id: str, wait: bool = True) -> SearchEngine:
+        """The engine for ``version_id``, building it on first use (thread-safe, built once:
+        a caller that finds it being built waits for that build, or with ``wait=False``
+        gets ``EngineBuilding`` at once)."""
         with self._lock:
             engine = self._engines.get(version_id)
-        if engine is not None:
-            return engine
-        engine = self._build(version_id)
+            if engine is not None:
+                return engine
+            build = self._builds.get(version_id)
+            owner = build is None
+            if build is None:
+                build = self._builds[version_id] = _Build(version_id)
+        if not owner:
+            if not wait:
+                raise EngineBuilding(version_id, build.percent)
+            return build.future.result()
+        try:
+            engine = self._build(version_id, build)
+        except BaseException as exc:
+            with self._lock:
+                del self._builds[version_id]
+            build.future.set_exception(exc)
+            raise
         with self._lock:
             self._engines.setdefault(version_id, engine)
             self._evict()
-            return self._engines[version_id]
+            engine = self._engines.get(version_id, engine)
+            del self._builds[version_id]
+        build.future.set_result(engine)
+        return engine
+
+    def serving_state(self) -> ServingState:
+        """What answers now, for the request path: refreshes only when nothing serves yet, and
+        raises ``EngineBuilding`` instead of building a second copy of the first engine."""
+        state = self._state
+        if state is not None:
+            return state
+        with self._lock:
+            builds = list(self._builds.values())
+        if builds:
+            raise EngineBuilding(builds[0].version_id, builds[0].percent)
+        return self.refresh()
 
     def _evict(self) -> None:
-        keep = {self._state.serving_id} if self._state else set()
+        keep = {self._state.serving_id} if self._state else set()  # called under the lock
         for version_id in list(self._engines):
             if len(self._engines) <= self.max_engines:
                 break
@@ -157,7 +241,8 @@ class ModelPool:
                 have = engine.content_hashes()
                 upserted_ids = [i for i, digest in wanted.items() if have.get(i) != digest]
                 removed = set(have) - set(wanted)
-                updated = engine.with_changes(self._load_prompts(upserted_ids), removed)
+                progress = _Build(f"{version_id} (corpus update)").record
+                updated = engine.with_changes(self._load_prompts(upserted_ids), removed, progress)
                 with self._lock:
                     if self._engines.get(version_id) is engine:
                         self._engines[version_id] = updated
@@ -185,5 +270,4 @@ class ModelPool:
         return state is not None and state.serving_id in self._engines
 
     def serving_engine(self) -> SearchEngine:
-        state = self._state or self.refresh()
-        return self.engine(state.serving_id)
+        return self.engine(self.serving_state().serving_id)

@@ -24,7 +24,7 @@ from retrieval.engine import Hit, Scope
 from retrieval.vocabulary import normalize_query
 from serving.arms import assign_arm, interleaved_share
 from serving.guild_settings import GuildSettingsCache, ceiling_for
-from serving.model_pool import ModelPool
+from serving.model_pool import EngineBuilding, ModelPool, ServingState
 from serving.team_draft import credited_teams, draft_rng, team_draft
 from serving.vote_writer import Reaction, VoteWriter
 from storage.database import Database, utcnow
@@ -120,7 +120,15 @@ class PromptService:
         return self.scopes(guild_id) if self.scopes is not None else Scope(guild_id)
 
     def _assign(self, user_id: str, join_experiments: bool = True) -> Assignment:
-        state = self.pool.state or self.pool.refresh()
+        state = self.pool.serving_state()
+        assignment = self._experiment_assignment(state, user_id, join_experiments)
+        if assignment.arm is None or self._arms_ready(assignment):
+            return assignment
+        return Assignment(state.serving_id)  # outside the experiment while its arm is built
+
+    def _experiment_assignment(
+        self, state: ServingState, user_id: str, join_experiments: bool
+    ) -> Assignment:
         with self.db.session() as session:
             experiment = running_experiment(session)
             if experiment is None or state.fallback_reason:
@@ -141,6 +149,19 @@ class PromptService:
             if assign_arm(experiment.id, user_id, share) == Arm.CANDIDATE:
                 return Assignment(experiment.candidate_version_id, Arm.CANDIDATE, experiment.id)
             return Assignment(experiment.champion_version_id, Arm.CHAMPION, experiment.id)
+
+    def _arms_ready(self, assignment: Assignment) -> bool:
+        """Loads the engines an experiment's assignment needs (the first request after an
+        experiment starts builds the candidate's). While another request is building one,
+        this user gets the champion outside the experiment instead of waiting for that build
+        or starting a second one; nothing is then credited to either arm."""
+        try:
+            for version_id in (assignment.version, assignment.rival):
+                if version_id is not None:
+                    self.pool.engine(version_id, wait=False)
+        except EngineBuilding:
+            return False
+        return True
 
     def _search(
         self,

@@ -81,6 +81,7 @@ def search(
         approximate_above=settings.approximate_above,
         hybrid=settings.hybrid,
         typo_tolerance=settings.typo_tolerance,
+        show_progress=not as_json,  # embedding a new or much grown corpus takes a while
     )
     hits = engine.search(keywords, k, genre=genre)
     if as_json:

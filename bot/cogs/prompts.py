@@ -40,12 +40,13 @@ from bot.formatting import (
     NO_CORPUS,
     channel_pointer,
     cooldown_notice,
+    index_being_built,
     no_results,
     result_embed,
     unknown_genre,
 )
 from retrieval.vocabulary import default_vocabulary
-from serving.model_pool import NoCorpusError
+from serving.model_pool import EngineBuilding, NoCorpusError
 from serving.prompt_service import THUMBS, BadQueryError, ServedRequest, validate_keywords
 from storage.repositories.guild_settings import GuildSettings
 
@@ -230,6 +231,9 @@ class Prompts(commands.Cog):
         except NoCorpusError:
             await tell(interaction, NO_CORPUS)
             return "no_corpus"
+        except EngineBuilding as exc:
+            await tell(interaction, index_being_built(exc.percent))
+            return "building"
         except Exception:
             log.exception("serving %r failed", keywords)
             await tell(interaction, MODEL_UNAVAILABLE)

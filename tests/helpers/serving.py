@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,10 @@ import numpy as np
 
 from retrieval.corpus import import_prompt_file
 from retrieval.corpus_view import CorpusPrompt
+from retrieval.embedding_cache import Progress
 from retrieval.engine import SearchEngine
 from retrieval.model_registry import ModelRef
+from serving.model_pool import EngineFactory
 from storage.database import Database
 
 DIM = 64
@@ -69,6 +72,39 @@ class FakeEngines:
 
     cache_dir: Path
 
-    def __call__(self, model: ModelRef, prompts: Sequence[CorpusPrompt]) -> SearchEngine:
+    def __call__(
+        self,
+        model: ModelRef,
+        prompts: Sequence[CorpusPrompt],
+        progress: Progress | None = None,
+    ) -> SearchEngine:
         encoder = HashingEncoder(model.version_id or "path")
-        return SearchEngine.build(model, prompts, self.cache_dir, encoder)
+        return SearchEngine.build(model, prompts, self.cache_dir, encoder, progress=progress)
+
+
+class GatedEngines:
+    """An engine factory (``inner``: ``FakeEngines`` or the real one) whose builds of
+    ``gated`` versions report half their embedding done and then wait for ``release``: a
+    build caught in flight, as a large corpus makes it for minutes. Builds are logged."""
+
+    def __init__(self, inner: EngineFactory, gated: frozenset[str]) -> None:
+        self.inner = inner
+        self.gated = gated
+        self.builds: list[str] = []
+        self.halfway = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(
+        self,
+        model: ModelRef,
+        prompts: Sequence[CorpusPrompt],
+        progress: Progress | None = None,
+    ) -> SearchEngine:
+        self.builds.append(model.version_id or "path")
+        if model.version_id in self.gated:
+            if progress is not None:
+                progress(len(prompts) // 2, len(prompts))
+            self.halfway.set()
+            if not self.release.wait(30):
+                raise TimeoutError("the test never released the build")
+        return self.inner(model, prompts, progress)

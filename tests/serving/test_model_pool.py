@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -12,10 +13,11 @@ from retrieval.base_model import ensure_base_model
 from retrieval.corpus import import_prompt_file
 from retrieval.engine_factory import ServingEngineFactory
 from retrieval.model_registry import base_model_path
-from serving.model_pool import ModelPool
+from serving.model_pool import EngineBuilding, ModelPool
 from storage.database import Database
 from storage.models import ModelStatus
-from storage.repositories.model_versions import register_version, set_champion
+from storage.repositories.model_versions import get_version, register_version, set_champion
+from tests.helpers.serving import FakeEngines, GatedEngines, import_word_corpus
 
 pytestmark = pytest.mark.slow  # every test exports the model to ONNX
 
@@ -59,3 +61,51 @@ def test_broken_champion_falls_back_and_says_why(
     assert state.fallback_reason is not None and "v2 failed to load" in state.fallback_reason
     hits = pool.serving_engine().search("dragon", 1)
     assert hits[0].prompt_id == "a"
+
+
+def test_an_engine_is_built_once_however_many_want_it_and_callers_hear_how_far_it_got(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    import_word_corpus(sqlite_db, tmp_path, 32)
+    ensure_base_model(sqlite_db)
+    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({"base"}))
+    pool = ModelPool(sqlite_db, engines)
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        first = threads.submit(pool.serving_engine)  # nothing serves yet: this one builds
+        assert engines.halfway.wait(10)
+        with pytest.raises(EngineBuilding) as building:
+            pool.serving_state()  # the request path: told, instead of building a second copy
+        assert (building.value.version_id, building.value.percent) == ("base", 50)
+        waiting = [threads.submit(pool.engine, "base") for _ in range(6)]
+        engines.release.set()
+        engine = first.result(10)
+        assert all(w.result(10) is engine for w in waiting)
+    assert engines.builds == ["base"]
+    assert pool.serving_state().serving_id == "base"
+
+
+def test_a_failed_build_fails_its_waiters_and_the_next_call_builds_again(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    import_word_corpus(sqlite_db, tmp_path, 8)
+    ensure_base_model(sqlite_db)
+    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({"base"}))
+    pool = ModelPool(sqlite_db, engines)
+    with sqlite_db.session() as s:
+        version = get_version(s, "base")
+        assert version is not None
+        real_path, version.artifact_path = version.artifact_path, str(tmp_path / "missing")
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        first = threads.submit(pool.engine, "base")
+        second = threads.submit(pool.engine, "base")
+        with pytest.raises(FileNotFoundError):
+            first.result(10)
+        with pytest.raises(FileNotFoundError):
+            second.result(10)
+    with sqlite_db.session() as s:
+        version = get_version(s, "base")
+        assert version is not None
+        version.artifact_path = real_path
+    engines.release.set()
+    assert pool.engine("base").model.version_id == "base"
+    assert engines.builds == ["base"]  # the failed attempts never reached the factory

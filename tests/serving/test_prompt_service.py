@@ -8,6 +8,7 @@ path, not about models, so they need no ONNX export and run in well under a seco
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from storage.models import Arm, ExperimentMode, ModelStatus, Request, Result
 from storage.ratings import Rating
 from storage.repositories.experiments import start_experiment
 from storage.repositories.model_versions import register_version, set_champion
-from tests.helpers.serving import WORDS, FakeEngines, import_word_corpus
+from tests.helpers.serving import WORDS, FakeEngines, GatedEngines, import_word_corpus
 
 T0 = datetime(2026, 3, 1, 12)
 
@@ -264,3 +265,24 @@ def test_keywords_are_a_bounded_normal_query_or_one_bad_query_reason(raw: str) -
 )
 def test_a_thumb_counts_in_any_skin_tone(emoji: str, value: int | None) -> None:
     assert thumb_value(emoji) == value
+
+
+def test_while_a_candidate_is_being_built_its_users_get_the_champion_outside_the_experiment(
+    db: Database, tmp_path: Path
+) -> None:
+    start(db, 1.0, ExperimentMode.AB)  # every user is in the candidate's arm
+    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({"v1"}))
+    pool = ModelPool(db, engines)
+    pool.refresh()
+    service = PromptService(db, pool, clock=lambda: T0)
+    with ThreadPoolExecutor(max_workers=1) as first_user:
+        building = first_user.submit(service.serve, "u1", "ghost ship", 2)
+        assert engines.halfway.wait(10)
+        meanwhile = [service.serve(f"u{i}", "ghost ship", count=2) for i in range(2, 6)]
+        engines.release.set()
+        first = building.result(10)
+    after = service.serve("u9", "ghost ship", count=2)
+    assert {(s.model_version, s.arm, s.experiment_id) for s in meanwhile} == {("base", None, None)}
+    assert (first.model_version, first.arm) == ("v1", Arm.CANDIDATE)
+    assert (after.model_version, after.arm) == ("v1", Arm.CANDIDATE)
+    assert engines.builds == ["base", "v1"]  # the candidate built once, by the first request

@@ -4,12 +4,14 @@ nobody pinged, and a polite answer to flooding."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.client import PromptBot
+from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from storage.database import Database
 from storage.models import Request, Result
 from tests.fakediscord import FakeDiscord, Perm, running_client
@@ -22,6 +24,7 @@ from tests.helpers.bot import (
     results_of,
     wait_notice,
 )
+from tests.helpers.serving import GatedEngines
 
 pytestmark = pytest.mark.slow  # every test starts the bot, which loads the base model
 
@@ -214,3 +217,26 @@ async def test_a_model_that_fails_to_load_is_explained_after_deferring(
     assert message.ephemeral and "could not be loaded" in message.content
     assert "Traceback" not in message.content and "unreadable" not in message.content
     assert request_count(bot_db) == 0
+
+
+async def test_while_the_first_index_is_built_users_hear_how_far_it_got(
+    fake: FakeDiscord, empty_template: Path, tmp_path: Path, model_cache_dir: Path
+) -> None:
+    db = copy_database(empty_template, tmp_path)
+    try:
+        bot = new_bot(make_settings(db, tmp_path, model_cache_dir), db)
+        async with running_client(bot, fake):
+            await fake.wait_for_commands("prompt")  # nothing imported: nothing serves yet
+            import_prompt_file(db, SHIPPED_CORPUS)  # a first import lands
+            gate = GatedEngines(bot.pool.engine_factory, gated=frozenset({"base"}))
+            bot.pool.engine_factory = gate
+            loading = asyncio.ensure_future(asyncio.to_thread(bot.pool.refresh))  # the poll
+            await asyncio.to_thread(gate.halfway.wait, 10)
+            text = await wait_notice(await ask(fake, "fantasy dragons"))
+            assert "being built (50% done)" in text and "try again" in text
+            gate.release.set()
+            await loading
+            await results_of(fake, await ask(fake, "fantasy dragons"))
+        assert gate.builds == ["base"] and request_count(db) == 1
+    finally:
+        db.dispose()
