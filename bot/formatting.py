@@ -49,6 +49,19 @@ def index_being_built(percent: int) -> str:
     )
 
 
+def results_not_posted(posted: int, total: int) -> str:
+    if posted == 0:
+        return (
+            "Discord refused to post the results, so none are shown and there is nothing to "
+            "vote on. Your request was kept; please try again."
+        )
+    return (
+        f"Discord refused {total - posted} of the {total} results, so only {posted} "
+        f"{'is' if posted == 1 else 'are'} shown; votes on {'it' if posted == 1 else 'them'} "
+        "count as usual."
+    )
+
+
 NOT_OPERATOR = (
     "Only the bot's operators can do that: this model answers every server the bot is in, so "
     "changing it is up to the people who run the bot (its owner or team, and anyone they name "

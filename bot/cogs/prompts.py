@@ -43,6 +43,7 @@ from bot.formatting import (
     index_being_built,
     no_results,
     result_embed,
+    results_not_posted,
     unknown_genre,
 )
 from retrieval.vocabulary import default_vocabulary
@@ -56,6 +57,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_CHOICES = 25  # Discord's limit for autocomplete
 UNKNOWN_INTERACTION = 10062  # Discord's code once an interaction's response window has closed
+
+
+def _expired(exc: discord.HTTPException) -> bool:
+    return isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_INTERACTION
 
 
 def genre_choices(current: str) -> list[app_commands.Choice[str]]:
@@ -167,7 +172,9 @@ class Prompts(commands.Cog):
         messages = await self._send_results(interaction, served)
         self.bot.metrics.observe_results((r.model_version, r.arm) for r in served.results)
         await self._add_thumbs(messages)
-        return "served"
+        if len(messages) < len(served.results):
+            await tell(interaction, results_not_posted(len(messages), len(served.results)))
+        return "served" if messages else "unavailable"
 
     def _server_rate(self, server: GuildSettings) -> tuple[int, float]:
         settings = self.bot.settings
@@ -268,11 +275,27 @@ class Prompts(commands.Cog):
         self, interaction: discord.Interaction, served: ServedRequest
     ) -> list[discord.Message]:
         """One message per result, its id stored as soon as it is sent (before the bot's own
-        👍/👎 invite votes)."""
+        👍/👎 invite votes). A result Discord refuses is skipped, not fatal: the others are
+        still posted and take votes, and the caller tells the user what was not posted."""
         sent = []
         total = len(served.results)
         for result in served.results:
-            message = await send_public(interaction, result_embed(result, total))
+            try:
+                message = await send_public(interaction, result_embed(result, total))
+            except discord.HTTPException as exc:
+                if _expired(exc) and not sent:
+                    raise  # nothing reached the user: the /prompt went unanswered
+                log.warning(
+                    "result %d of %d (prompt %s) could not be posted: %s %s",
+                    result.rank,
+                    total,
+                    result.prompt.id,
+                    exc.status,
+                    exc.text,
+                )
+                if _expired(exc):
+                    break
+                continue
             await asyncio.to_thread(
                 self.bot.service.attach_message,
                 result.result_id,

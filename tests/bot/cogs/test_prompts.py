@@ -240,3 +240,26 @@ async def test_while_the_first_index_is_built_users_hear_how_far_it_got(
         assert gate.builds == ["base"] and request_count(db) == 1
     finally:
         db.dispose()
+
+
+async def test_a_result_discord_refuses_is_skipped_and_the_user_told_exactly_that(
+    fake: FakeDiscord, bot: PromptBot, bot_db: Database
+) -> None:
+    refused = fake.fail_next("POST", r"/webhooks/", status=400, code=50035, message="Invalid")
+    record = await ask(fake, "haunted lighthouse", count=3)
+    messages = await record.wait_messages(3)
+    bot_id = fake.bot_user.id
+    public, [note] = messages[:2], messages[2:]
+    await fake.wait_for(
+        lambda: all(fake.reactions(m.id).get("👎") == {bot_id} for m in public),
+        timeout=5.0,
+        what="the bot's 👍/👎 on the posted results",
+    )
+    assert len(refused.hits) == 1 and not any(m.ephemeral for m in public)
+    assert note.ephemeral and "refused 1 of the 3 results" in note.content
+    assert "nothing was recorded" not in note.content
+    results = stored_results(bot_db)
+    assert len(results) == 3
+    assert sorted(r.message_id for r in results if r.message_id) == sorted(
+        str(m.id) for m in public
+    )
