@@ -16,6 +16,7 @@ what ``retrieval.vector_index`` relies on.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -197,7 +198,17 @@ def _load_tokenizer(path: Path, max_seq_length: int) -> Any:
     return tokenizer
 
 
+def quiet_onnxruntime() -> None:
+    """Call before importing onnxruntime: turns its telemetry off. Since 1.2x it otherwise
+    writes a device id and queued usage events under ``~/.cache/Microsoft/DeveloperTools`` and
+    a session file in ``$TMPDIR``, outside PROMPTBOT_HOME (measured with 1.32: setting
+    ``ORT_DISABLE_TELEMETRY`` before the import stops all three; ``disable_telemetry_events()``
+    after it does not). An operator who sets the variable themselves keeps their choice."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
 def _load_session(path: Path, threads: int | None, spin: bool) -> Any:
+    quiet_onnxruntime()
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -10,6 +10,7 @@ because CI must run both engines. The database plumbing is in tests/helpers/data
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,12 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# What `promptbot`'s settings set in its own process (bot.cli.common.keep_library_files_inside),
+# fixed here once: in-process CLI tests would otherwise leave it pointing into their tmp_path.
+_LIBRARY_CACHE = Path(tempfile.mkdtemp(prefix="promptbot-test-libraries-"))
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_LIBRARY_CACHE / "torchinductor"))
+os.environ.setdefault("MPLCONFIGDIR", str(_LIBRARY_CACHE / "matplotlib"))
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Property tests: a modest number of examples keeps the fast suite fast; no deadline, because
 # a shared 2-core CI runner makes any one example's time meaningless; no example database, so

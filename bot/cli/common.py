@@ -14,6 +14,7 @@ A database that cannot be used, from any command, ends in one line and exit code
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import Any, NoReturn
@@ -78,7 +79,7 @@ def load_settings() -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:  # name each bad variable and why, never the value
         problems = "; ".join(
             f"PROMPTBOT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
@@ -88,6 +89,20 @@ def load_settings() -> Settings:
     except Exception as exc:  # e.g. a config file that is not valid TOML
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         fail(f"invalid configuration: {reason}", DATABASE_UNAVAILABLE_EXIT)
+    keep_library_files_inside(settings)
+    return settings
+
+
+def keep_library_files_inside(settings: Settings) -> None:
+    """Point the libraries' own caches into PROMPTBOT_HOME's cache folder, before any of them
+    is imported: left alone, torch creates ``$TMPDIR/torchinductor_<user>``, matplotlib
+    ``~/.cache/matplotlib`` and onnxruntime writes telemetry under ``~/.cache/Microsoft``
+    (see ``retrieval.encoders.quiet_onnxruntime``). Child processes (training workers,
+    shards) inherit the variables. A variable the operator set is left as it is."""
+    cache = settings.cache_dir
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "torchinductor"))
+    os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 
 def open_database(settings: Settings, require_migrated: bool = True) -> Database:

@@ -9,7 +9,10 @@ Exit codes: 1 for bad input, 2 when promptbot cannot run at all (database or con
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -533,3 +536,29 @@ def test_a_database_folder_that_cannot_be_created_is_one_line(
 ) -> None:
     monkeypatch.setenv("PROMPTBOT_DATABASE_URL", f"sqlite:///{_a_file(tmp_path)}/sub/x.db")
     assert_one_clear_line(invoke("db", "upgrade"), "cannot create", 2)
+
+
+@pytest.mark.slow  # exports the base model in a fresh home, as a first `init` does
+def test_init_and_search_write_nothing_outside_promptbot_home(tmp_path: Path) -> None:
+    user_home, tmpdir, home = tmp_path / "user", tmp_path / "tmp", tmp_path / "promptbot"
+    user_home.mkdir()
+    tmpdir.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PROMPTBOT_")
+        and key not in ("TORCHINDUCTOR_CACHE_DIR", "MPLCONFIGDIR", "ORT_DISABLE_TELEMETRY")
+    }
+    env |= {"HOME": str(user_home), "TMPDIR": str(tmpdir), "PROMPTBOT_HOME": str(home)}
+    for args in (["init"], ["search", "dragon library", "--json"]):
+        done = subprocess.run(
+            [sys.executable, "-c", "from bot.cli import app; app()", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+    assert (home / "promptbot.db").is_file()
+    assert sorted(p.relative_to(tmp_path) for p in user_home.rglob("*")) == []
+    assert sorted(p.relative_to(tmp_path) for p in tmpdir.rglob("*")) == []
