@@ -109,3 +109,25 @@ def test_a_failed_build_fails_its_waiters_and_the_next_call_builds_again(
     engines.release.set()
     assert pool.engine("base").model.version_id == "base"
     assert engines.builds == ["base"]  # the failed attempts never reached the factory
+
+
+def test_the_old_index_keeps_serving_while_a_new_champion_is_built(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    import_word_corpus(sqlite_db, tmp_path, 16)
+    ensure_base_model(sqlite_db)
+    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({"v1"}))
+    pool = ModelPool(sqlite_db, engines)
+    assert pool.refresh().serving_id == "base"
+    with sqlite_db.session() as s:
+        register_version(s, "v1", str(base_model_path()), ModelStatus.CANDIDATE, T0)
+        set_champion(s, "v1", "test", "promote", T0)
+    with ThreadPoolExecutor(max_workers=1) as poller:
+        swapping = poller.submit(pool.refresh)  # the poll that notices the new champion
+        assert engines.halfway.wait(10)
+        assert pool.serving_state().serving_id == "base"
+        assert pool.serving_engine().search("dragon castle", 3)  # answered meanwhile
+        engines.release.set()
+        assert swapping.result(10).serving_id == "v1"
+    assert pool.serving_engine().model.version_id == "v1"
+    assert engines.builds == ["base", "v1"]
