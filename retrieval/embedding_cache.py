@@ -30,7 +30,8 @@ from retrieval.corpus_view import CorpusPrompt
 from retrieval.documents import DEFAULT_FORMAT, document_text
 from retrieval.encoders import Encoder
 
-#: rows encoded between two writes of a part file (about 3-6 s of encoding on two cores)
+#: rows encoded between two writes of a part file: about 17 s of encoding on two cores at the
+#: 61 prompts/s measured for 75-word prompts, so a stop loses at most that much work
 CHUNK_ROWS = 1024
 
 #: called with (rows encoded so far, rows to encode) after every chunk
@@ -153,7 +154,6 @@ def embed_corpus(
     if known:
         rows.update(known)
     missing = _unique_missing(prompts, rows)
-    parts = list(parts)
     with _progress_bar(len(missing), show_progress) as advance:
         for start in range(0, len(missing), chunk_rows):
             chunk = missing[start : start + chunk_rows]

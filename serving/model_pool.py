@@ -56,11 +56,10 @@ class EngineBuilding(RuntimeError):
 
 
 @dataclass
-class _Build:
-    """One engine being built; everyone else who wants it waits on ``future``."""
+class _EmbeddingProgress:
+    """How far one engine's embedding got; logs every tenth, for the operator."""
 
-    version_id: str
-    future: Future[SearchEngine] = field(default_factory=Future)
+    what: str
     done: int = 0
     total: int = 0
     logged_decile: int = -1
@@ -70,18 +69,33 @@ class _Build:
         return 100 * self.done // self.total if self.total else 0
 
     def record(self, done: int, total: int) -> None:
-        """Progress callback of the embedding stage; logs every tenth, for the operator."""
         self.done, self.total = done, total
         decile = self.percent // 10
         if decile > self.logged_decile:
             self.logged_decile = decile
             log.info(
                 "building the search index for %s: %d%% (%d of %d prompts embedded)",
-                self.version_id,
+                self.what,
                 self.percent,
                 done,
                 total,
             )
+
+
+@dataclass
+class _Build:
+    """One engine being built; everyone else who wants it waits on ``future``."""
+
+    version_id: str
+    future: Future[SearchEngine] = field(default_factory=Future)
+    progress: _EmbeddingProgress = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = _EmbeddingProgress(self.version_id)
+
+    @property
+    def percent(self) -> int:
+        return self.progress.percent
 
 
 def _fingerprint(versions: dict[str, str]) -> str:
@@ -138,7 +152,8 @@ class ModelPool:
         prompts = load_corpus_from_db(self.db, EVERY_GUILD)  # each search filters by server
         if not prompts:
             raise NoCorpusError("No prompts are imported yet: run `promptbot init`.")
-        return self.engine_factory(self._artifact(version_id), prompts, progress=build.record)
+        model = self._artifact(version_id)
+        return self.engine_factory(model, prompts, progress=build.progress.record)
 
     def engine(self, version_id: str, wait: bool = True) -> SearchEngine:
         """The engine for ``version_id``, building it on first use (thread-safe, built once:
@@ -241,8 +256,10 @@ class ModelPool:
                 have = engine.content_hashes()
                 upserted_ids = [i for i, digest in wanted.items() if have.get(i) != digest]
                 removed = set(have) - set(wanted)
-                progress = _Build(f"{version_id} (corpus update)").record
-                updated = engine.with_changes(self._load_prompts(upserted_ids), removed, progress)
+                progress = _EmbeddingProgress(f"{version_id} (corpus update)")
+                updated = engine.with_changes(
+                    self._load_prompts(upserted_ids), removed, progress.record
+                )
                 with self._lock:
                     if self._engines.get(version_id) is engine:
                         self._engines[version_id] = updated
