@@ -277,7 +277,7 @@ class Prompts(commands.Cog):
         """One message per result, its id stored as soon as it is sent (before the bot's own
         👍/👎 invite votes). A result Discord refuses is skipped, not fatal: the others are
         still posted and take votes, and the caller tells the user what was not posted."""
-        sent = []
+        sent: list[discord.Message] = []
         total = len(served.results)
         for result in served.results:
             try:
