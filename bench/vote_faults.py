@@ -1,15 +1,15 @@
 """Votes lost when a share of database commits fail.
 
-    python -m bench.vote_faults [--votes 2000] [--share 0.10] [--engines sqlite postgresql]
+    python -m bench.vote_faults [--votes 2000] [--messages 40] [--share 0.10]
 
-For each engine: a fresh migrated database with 40 result messages, then ``--votes`` reactions
-(adds and removes of 👍/👎 by 25 voters, seeded) through ``PromptService.record_reaction`` while
-the test fault injector (tests/helpers/faults.py) fails ``--share`` of all commits; then the
-periodic catch-up is run until its queue is empty. Reported: commits failed, retries, the most
-votes queued at once, and votes lost = standing votes that differ from a replay of the
-reactions with the votes table's rules (missing, wrong value, or stray). PostgreSQL runs on a
-database of its own (``wt_18b_vote_faults_<random>``, dropped after) on the server the tests
-use (``PROMPTBOT_TEST_POSTGRES_URL``).
+For each engine: a fresh migrated database with ``--messages`` result messages, then
+``--votes`` reactions (adds and removes of 👍/👎 by 25 voters, seeded) through
+``PromptService.record_reaction`` while the test fault injector (tests/helpers/faults.py) fails
+``--share`` of all commits; then the periodic catch-up is run until its queue is empty.
+Reported: commits failed, retries, the most votes queued at once, and votes lost = standing
+votes that differ from a replay of the reactions with the votes table's rules (missing, wrong
+value, or stray). PostgreSQL runs on a database of its own (``wt_18b_vote_faults_<random>``,
+dropped after) on the server the tests use (``PROMPTBOT_TEST_POSTGRES_URL``).
 """
 
 from __future__ import annotations
@@ -35,20 +35,20 @@ from tests.helpers.faults import (
 )
 from tests.helpers.storage import T0, add_prompts, add_versions, shown
 
-MESSAGES = [f"m{i}" for i in range(40)]
 USERS = [f"u{i}" for i in range(25)]
 
 
-def run_engine(url: str, votes: int, share: float, seed: int) -> dict[str, Any]:
+def run_engine(url: str, votes: int, share: float, seed: int, messages: int) -> dict[str, Any]:
+    message_ids = [f"m{i}" for i in range(messages)]
     upgrade(url)
     db = Database(url)
     try:
-        add_prompts(db, len(MESSAGES))
+        add_prompts(db, len(message_ids))
         add_versions(db)
-        shown(db, MESSAGES)
+        shown(db, message_ids)
         service = PromptService(db, pool=None, clock=lambda: T0)  # type: ignore[arg-type]
         faults = fail_commits(db.engine, share=share, seed=seed)
-        events = reaction_storm(votes, MESSAGES, USERS, seed=seed)
+        events = reaction_storm(votes, message_ids, USERS, seed=seed)
         started, peak = time.perf_counter(), 0
         for e in events:
             service.record_reaction(e.message_id, e.user_id, e.emoji, e.added)
@@ -75,17 +75,17 @@ def run_engine(url: str, votes: int, share: float, seed: int) -> dict[str, Any]:
         db.dispose()
 
 
-def run_sqlite(votes: int, share: float, seed: int) -> dict[str, Any]:
+def run_sqlite(votes: int, share: float, seed: int, messages: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        return run_engine(f"sqlite:///{Path(tmp) / 'votes.db'}", votes, share, seed)
+        return run_engine(f"sqlite:///{Path(tmp) / 'votes.db'}", votes, share, seed, messages)
 
 
-def run_postgresql(votes: int, share: float, seed: int) -> dict[str, Any]:
+def run_postgresql(votes: int, share: float, seed: int, messages: int) -> dict[str, Any]:
     name = f"wt_18b_vote_faults_{uuid.uuid4().hex[:8]}"
     with pg_admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        return run_engine(pg_url(name), votes, share, seed)
+        return run_engine(pg_url(name), votes, share, seed, messages)
     finally:
         with pg_admin_connection() as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -96,11 +96,12 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=2000)
     parser.add_argument("--share", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--messages", type=int, default=40, help="result messages voted on")
     parser.add_argument("--engines", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     runners = {"sqlite": run_sqlite, "postgresql": run_postgresql}
-    rows = {e: runners[e](args.votes, args.share, args.seed) for e in args.engines}
+    rows = {e: runners[e](args.votes, args.share, args.seed, args.messages) for e in args.engines}
     if args.json:
         print(json.dumps(rows, indent=2))
         return
