@@ -22,7 +22,8 @@ from tests.fakediscord import FakeDiscord, running_client
 from tests.helpers.bot import USER, eventually, make_settings, new_bot
 from tests.helpers.guild_prompts import CURATOR, make_curator, private_text
 
-pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
+# every test starts the bot on the embedded shipped corpus, on SQLite and on PostgreSQL
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ from tests.helpers.guild_prompts import (
     prompts,
 )
 
-pytestmark = pytest.mark.slow  # every test starts the bot on the embedded shipped corpus
+# every test starts the bot on the embedded shipped corpus, on SQLite and on PostgreSQL
+pytestmark = [pytest.mark.slow, pytest.mark.both_engines]
 
 
 async def top_title(fake: FakeDiscord, keywords: str, guild_id: object = None) -> str:
