@@ -194,6 +194,38 @@ async def test_two_processes_each_answer_their_own_shard(
     assert fake.errors == [] and fake.unhandled == []
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("shared_database_url", ["sqlite"], indirect=True)
+async def test_without_shard_flags_one_process_runs_every_shard_discord_recommends(
+    shared_database_url: str, model_cache_dir: Path, tmp_path: Path, no_leaks: None
+) -> None:
+    async with FakeDiscord(recommended_shards=SHARDS) as fake:
+        guilds = [
+            fake.add_guild(f"Shard {n}", guild_id=fake.guild_id_on_shard(n, SHARDS))
+            for n in range(SHARDS)
+        ]
+        env = fake_env(tmp_path, fake, tmp_path / "unused.db", model_cache_dir, TOKEN)
+        env["PROMPTBOT_DATABASE_URL"] = shared_database_url
+        process = await start_run(env, "--no-scheduler")
+        try:
+            await fake.wait_for(
+                lambda: all_connected(fake, [process]), timeout=60.0, what="every shard"
+            )
+            await fake.wait_for_commands("prompt", timeout=60.0)
+            identified = {s.shard_id: s.identify["shard"] for s in fake.gateway.shards.values()}
+            assert identified == {n: [n, SHARDS] for n in range(SHARDS)}
+            for guild in guilds:
+                record = await ask_in(fake, guild, "fantasy dragons")
+                await results_of(fake, record, 1)
+                assert record.shard_id == fake.shard_of(guild.id)
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            code, _out, err = await finished(process)
+    assert code == 0 and "Traceback" not in err, err
+    assert fake.find_requests("GET", r"/gateway/bot$")  # it asked Discord how many to run
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
