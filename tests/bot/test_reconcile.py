@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.reconcile import Segment, VoteChange, plan_segments, plan_votes
 from storage.database import Database, utcnow
@@ -250,3 +251,39 @@ def test_segments_resume_where_a_scan_stopped_then_wrap_then_the_longest_unread(
     ]
     progress["1"] = ChannelProgress("200", datetime(2026, 1, 2))
     assert plan_segments(channels, progress)[:2] == [Segment(1, 200, 300), Segment(1, 99, 200)]
+
+
+@pytest.mark.slow
+async def test_a_database_failure_in_one_channel_skips_that_channel_not_the_catch_up(
+    fake: FakeDiscord,
+    bot_db: Database,
+    tmp_path: Path,
+    model_cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bot.reconcile
+
+    now = utcnow()
+    guild = next(iter(fake.guilds.values()))
+    failing, healthy = guild.channel, fake.add_channel(guild.id, "healthy")
+    seeded = seed_results(fake, bot_db, [failing, healthy], 5, asked=now - timedelta(hours=1))
+    last_seen(bot_db, now - timedelta(minutes=30))
+    for channel in (failing, healthy):
+        message = seeded.messages[channel.id][0]
+        fake.react_offline(VOTER, message.channel_id, message.id, "👍")
+    failing_ids = {str(m.id) for m in seeded.messages[failing.id]}
+    real_counts = bot.reconcile._standing_counts
+
+    def counts_failing_in_one_channel(db: Database, ids: list[str]) -> object:
+        if failing_ids & set(ids):  # the database drops out while this channel is read
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real_counts(db, ids)
+
+    monkeypatch.setattr(bot.reconcile, "_standing_counts", counts_failing_in_one_channel)
+    settings = make_settings(bot_db, tmp_path, model_cache_dir, reconcile_requests_per_second=1e3)
+    async with running_client(new_bot(settings, bot_db), fake) as client:
+        report = await asyncio.wait_for(client.get_cog("Feedback").reconciliation, 30.0)
+
+    assert report.unreachable == [str(failing.id)]
+    assert vote_of(bot_db, seeded.messages[healthy.id][0], VOTER) == (1, False)
+    assert vote_of(bot_db, seeded.messages[failing.id][0], VOTER) is None  # next start
