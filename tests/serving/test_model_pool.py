@@ -63,13 +63,18 @@ def test_broken_champion_falls_back_and_says_why(
     assert hits[0].prompt_id == "a"
 
 
+def gated_pool(db: Database, tmp_path: Path, gated: str) -> tuple[ModelPool, GatedEngines]:
+    """A pool over a small word corpus whose builds of version ``gated`` wait for release."""
+    import_word_corpus(db, tmp_path, 16)
+    ensure_base_model(db)
+    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({gated}))
+    return ModelPool(db, engines), engines
+
+
 def test_an_engine_is_built_once_however_many_want_it_and_callers_hear_how_far_it_got(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
-    import_word_corpus(sqlite_db, tmp_path, 32)
-    ensure_base_model(sqlite_db)
-    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({"base"}))
-    pool = ModelPool(sqlite_db, engines)
+    pool, engines = gated_pool(sqlite_db, tmp_path, gated="base")
     with ThreadPoolExecutor(max_workers=8) as threads:
         first = threads.submit(pool.serving_engine)  # nothing serves yet: this one builds
         assert engines.halfway.wait(10)
@@ -87,10 +92,7 @@ def test_an_engine_is_built_once_however_many_want_it_and_callers_hear_how_far_i
 def test_a_failed_build_fails_its_waiters_and_the_next_call_builds_again(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
-    import_word_corpus(sqlite_db, tmp_path, 8)
-    ensure_base_model(sqlite_db)
-    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({"base"}))
-    pool = ModelPool(sqlite_db, engines)
+    pool, engines = gated_pool(sqlite_db, tmp_path, gated="base")
     with sqlite_db.session() as s:
         version = get_version(s, "base")
         assert version is not None
@@ -114,10 +116,7 @@ def test_a_failed_build_fails_its_waiters_and_the_next_call_builds_again(
 def test_the_old_index_keeps_serving_while_a_new_champion_is_built(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
-    import_word_corpus(sqlite_db, tmp_path, 16)
-    ensure_base_model(sqlite_db)
-    engines = GatedEngines(FakeEngines(tmp_path / "cache"), gated=frozenset({"v1"}))
-    pool = ModelPool(sqlite_db, engines)
+    pool, engines = gated_pool(sqlite_db, tmp_path, gated="v1")
     assert pool.refresh().serving_id == "base"
     with sqlite_db.session() as s:
         register_version(s, "v1", str(base_model_path()), ModelStatus.CANDIDATE, T0)

@@ -85,6 +85,20 @@ def change_from_another_process(db: Database, guild: Guild, allowed_channel: int
         write_guild_prompts(session, str(guild.id), [LAMPLIGHTER], "curator", "test", utcnow())
 
 
+def guild_per_shard(fake: FakeDiscord) -> list[Guild]:
+    return [
+        fake.add_guild(f"Shard {n}", guild_id=fake.guild_id_on_shard(n, SHARDS))
+        for n in range(SHARDS)
+    ]
+
+
+def run_env(tmp_path: Path, fake: FakeDiscord, database_url: str, cache: Path) -> dict[str, str]:
+    """`promptbot run`'s environment: the fake Discord, the shared database and model cache."""
+    env = fake_env(tmp_path, fake, tmp_path / "unused.db", cache, TOKEN)
+    env["PROMPTBOT_DATABASE_URL"] = database_url
+    return env
+
+
 def all_connected(fake: FakeDiscord, processes: list[asyncio.subprocess.Process]) -> bool:
     """Every shard has a live session; a process that exited instead fails the test."""
     assert all(p.returncode is None for p in processes), "a bot process exited early"
@@ -107,12 +121,8 @@ async def test_two_processes_each_answer_their_own_shard(
     no_leaks: None,
 ) -> None:
     async with FakeDiscord(recommended_shards=SHARDS) as fake:
-        guilds = [
-            fake.add_guild(f"Shard {n}", guild_id=fake.guild_id_on_shard(n, SHARDS))
-            for n in range(SHARDS)
-        ]
-        env = fake_env(tmp_path, fake, tmp_path / "unused.db", model_cache_dir, TOKEN)
-        env["PROMPTBOT_DATABASE_URL"] = shared_database_url
+        guilds = guild_per_shard(fake)
+        env = run_env(tmp_path, fake, shared_database_url, model_cache_dir)
         env["PROMPTBOT_COOLDOWN_REQUESTS"] = "1000"  # the test polls /prompt until changes land
         processes = [
             await start_run(
@@ -200,12 +210,8 @@ async def test_without_shard_flags_one_process_runs_every_shard_discord_recommen
     shared_database_url: str, model_cache_dir: Path, tmp_path: Path, no_leaks: None
 ) -> None:
     async with FakeDiscord(recommended_shards=SHARDS) as fake:
-        guilds = [
-            fake.add_guild(f"Shard {n}", guild_id=fake.guild_id_on_shard(n, SHARDS))
-            for n in range(SHARDS)
-        ]
-        env = fake_env(tmp_path, fake, tmp_path / "unused.db", model_cache_dir, TOKEN)
-        env["PROMPTBOT_DATABASE_URL"] = shared_database_url
+        guilds = guild_per_shard(fake)
+        env = run_env(tmp_path, fake, shared_database_url, model_cache_dir)
         process = await start_run(env, "--no-scheduler")
         try:
             await fake.wait_for(
