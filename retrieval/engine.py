@@ -277,15 +277,20 @@ class SearchEngine:
         known = {p.content_hash: self.matrix[row] for row, p in enumerate(self.prompts)}
         prompts = [self.prompts[row] for row in keep] + list(upserted)
         new_texts = {p.content_hash for p in upserted if p.content_hash not in known}
-        cache_file = self.cache_file if len(new_texts) >= CHUNK_ROWS else None
-        matrix = embed_corpus(
-            self.encoder,
-            prompts,
-            cache_file,
-            doc_format=self.doc_format,
-            known=known,
-            progress=progress,
-        )
+        if self.cache_file is not None and len(new_texts) >= CHUNK_ROWS:
+            matrix = embed_corpus(
+                self.encoder,
+                prompts,
+                self.cache_file,
+                doc_format=self.doc_format,
+                known=known,
+                progress=progress,
+            )
+        else:  # only the upserted rows are looked up or encoded; the kept ones are one slice
+            fresh = embed_corpus(
+                self.encoder, upserted, None, doc_format=self.doc_format, known=known
+            )
+            matrix = np.concatenate([self.matrix[keep], fresh])
         return SearchEngine(
             self.model,
             self.encoder,

@@ -42,7 +42,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _LIBRARY_CACHE = Path(tempfile.mkdtemp(prefix="promptbot-test-libraries-"))
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_LIBRARY_CACHE / "torchinductor"))
 os.environ.setdefault("MPLCONFIGDIR", str(_LIBRARY_CACHE / "matplotlib"))
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Property tests: a modest number of examples keeps the fast suite fast; no deadline, because
 # a shared 2-core CI runner makes any one example's time meaningless; no example database, so

@@ -96,13 +96,12 @@ def load_settings() -> Settings:
 def keep_library_files_inside(settings: Settings) -> None:
     """Point the libraries' own caches into PROMPTBOT_HOME's cache folder, before any of them
     is imported: left alone, torch creates ``$TMPDIR/torchinductor_<user>``, matplotlib
-    ``~/.cache/matplotlib`` and onnxruntime writes telemetry under ``~/.cache/Microsoft``
-    (see ``retrieval.encoders.quiet_onnxruntime``). Child processes (training workers,
+    ``~/.cache/matplotlib`` (onnxruntime's telemetry is turned off where it is imported:
+    ``retrieval.encoders.quiet_onnxruntime``). Child processes (training workers,
     shards) inherit the variables. A variable the operator set is left as it is."""
     cache = settings.cache_dir
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "torchinductor"))
     os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 
 def open_database(settings: Settings, require_migrated: bool = True) -> Database:
