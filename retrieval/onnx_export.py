@@ -113,18 +113,26 @@ def _quantize_into(onnx_dir: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # per-channel weights: measured mean query cosine to fp32 0.993 vs 0.963 per-tensor.
-    # quantize_dynamic writes scratch files into the working directory: keep them in target
+    # quantize_dynamic writes scratch files into the working directory, and its shape-inferred
+    # copy beside its input: two processes quantising the same model at once (two bot
+    # processes on a cold cache) removed each other's copy. So the input is a link in target.
+    source = target / f"source-{ONNX_FILE}"
+    _link_or_copy(onnx_dir / ONNX_FILE, source)
     with _without_log_message("Please consider to run pre-processing"), contextlib.chdir(target):
-        quantize_dynamic(
-            onnx_dir / ONNX_FILE,
-            target / ONNX_FILE,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-        )
+        quantize_dynamic(source, target / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=True)
+    for scratch in target.glob(f"source-{Path(ONNX_FILE).stem}*"):
+        scratch.unlink()
     shutil.copy2(onnx_dir / TOKENIZER_FILE, target / TOKENIZER_FILE)
     config = read_encoder_config(onnx_dir)
     config["quantization"] = "dynamic-int8"
     _write_config(target, config)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(src, dst)
 
 
 def _publish_atomically(out_dir: Path, fill: Callable[[Path], None]) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +67,21 @@ def test_int8_model_is_close_to_fp32(
     # per-batch activation scales must not make a vector depend on its batch companions
     alone = np.vstack([int8.encode([t]) for t in texts])
     np.testing.assert_array_equal(approx, alone)
+
+
+@pytest.mark.slow
+def test_quantising_writes_nothing_beside_the_shared_fp32_model(
+    onnx_dir: Path, tmp_path: Path
+) -> None:
+    """Two bot processes on a cold cache quantise the same model at once; quantize_dynamic's
+    shape-inferred copy used to be written beside the fp32 model, where one process removed
+    it under the other. Watched while it runs: nothing may appear there."""
+    before = {p.name for p in onnx_dir.iterdir()}
+    seen: set[str] = set()
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(quantize_int8, onnx_dir, tmp_path / "int8")
+        while not running.done():
+            seen |= {p.name for p in onnx_dir.iterdir()}
+            time.sleep(0.005)
+        assert {p.name for p in running.result().iterdir()} == before
+    assert seen == before
