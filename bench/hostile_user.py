@@ -1,11 +1,13 @@
-"""One hostile user against the loop, with and without the influence rule.
+"""One hostile user against the loop, under each influence rule and none.
 
     python -m bench.hostile_user --seeds 5 --out out/hostile            # the docs/results.md table
-    python -m bench.hostile_user --seeds 1 --shares 0.2 --out out/h1    # one quick pair of runs
+    python -m bench.hostile_user --seeds 1 --shares 0.2 --rule cap --out out/h1    # one run
 
 For each share of votes the hostile user casts (1%, 5%, 20% by default) and each seed, the
-14-day simulation runs twice on the same seed: with retraining.vote_pairs' rule 10 (one voice
-per user per (query, prompt), judgments need two agreeing users) and without it. The hostile
+14-day simulation runs three times on the same seed: with retraining.vote_pairs' rule 10
+(``cap``: one voice per user per (query, prompt), no user over 5% of a dataset's voices or of
+an experiment's voted requests), with the rule it replaced (``agree``: judgments need two
+agreeing users, no cap) and with none (``off``). The hostile
 user 👍 the worst result and 👎 the best for every query they ask (retraining.simulator).
 Reported per run: which versions the loop promoted, and the champion's NDCG@5 on the judged
 evaluation queries after day 14 (the day-0 champion for reference).
@@ -35,6 +37,7 @@ from retraining.simulator import SimConfig, Simulation
 from retraining.trainer import TrainConfig
 from storage.settings import Settings
 
+RULES = ("cap", "agree", "off")  # retraining.simulator.INFLUENCE_RULES
 SMALL: dict[str, Any] = {
     "days": 14,
     "users": 40,
@@ -50,11 +53,11 @@ SMALL: dict[str, Any] = {
 
 
 def run_pair(
-    base: SimConfig, settings: Settings, rules: tuple[bool, ...] = (True, False)
+    base: SimConfig, settings: Settings, rules: tuple[str, ...] = RULES
 ) -> list[dict[str, Any]]:
     rows = []
     for rule in rules:
-        cfg = replace(base, influence_rule=rule, out=base.out / ("rule" if rule else "norule"))
+        cfg = replace(base, influence_rule=rule, out=base.out / rule)
         started = time.perf_counter()
         summary = Simulation(cfg, settings, progress=lambda _m: None).run()
         (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -83,8 +86,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for share in sorted({r["share"] for r in rows}):
-        for rule in (True, False):
-            group = [r for r in rows if r["share"] == share and r["rule"] == rule]
+        for rule in RULES:
+            group = [r for r in rows if r["share"] == share and _rule_name(r["rule"]) == rule]
             if not group:
                 continue
             ends = [r["end_ndcg5"] for r in group]
@@ -92,11 +95,18 @@ def table(rows: list[dict[str, Any]]) -> str:
             measured = statistics.mean(r["hostile_votes"] / max(1, r["votes"]) for r in group)
             promoted = ", ".join(str(len(r["promoted"])) for r in group)
             lines.append(
-                f"| {share:.0%} ({measured:.1%}) | {'on' if rule else 'off'} | {len(group)} | "
+                f"| {share:.0%} ({measured:.1%}) | {rule} | {len(group)} | "
                 f"{promoted} | {statistics.mean(ends):.3f} ({min(ends):.3f}-{max(ends):.3f}) | "
                 f"{statistics.mean(ends) - start:+.3f} |"
             )
     return "\n".join(lines)
+
+
+def _rule_name(stored: str | bool) -> str:
+    """Runs stored before the cap existed say True for the two-agreeing-users rule."""
+    if isinstance(stored, bool):
+        return "agree" if stored else "off"
+    return stored
 
 
 def main() -> None:
@@ -114,7 +124,12 @@ def main() -> None:
     parser.add_argument(
         "--max-days", type=float, default=SMALL["experiment_max_days"], help="per experiment"
     )
-    parser.add_argument("--rule", choices=["both", "on", "off"], default="both")
+    parser.add_argument(
+        "--rule",
+        choices=["all", *RULES],
+        default="all",
+        help="cap: the default rule 10; agree: two agreeing users (the rule before); off: none",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/hostile"))
     parser.add_argument(
         "--table-from",
@@ -137,7 +152,7 @@ def main() -> None:
         "experiment_max_days": args.max_days,
         "train_config": replace(SMALL["train_config"], max_steps=args.steps),
     }
-    rules = {"both": (True, False), "on": (True,), "off": (False,)}[args.rule]
+    rules = RULES if args.rule == "all" else (args.rule,)
     rows: list[dict[str, Any]] = []
     for share in args.shares:
         for seed in range(args.first_seed, args.first_seed + args.seeds):

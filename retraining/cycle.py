@@ -137,6 +137,7 @@ def default_holder() -> str:
 def influence_rule(settings: Settings) -> InfluenceRule:
     return InfluenceRule(
         enabled=settings.influence_rule,
+        max_user_share=settings.influence_max_user_share,
         min_agreeing_users=settings.influence_min_agreeing_users,
         min_voters=settings.influence_min_voters,
         heldout_user_fraction=settings.heldout_user_fraction,

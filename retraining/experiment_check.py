@@ -27,6 +27,7 @@ def rule_from(settings: Settings) -> DecisionRule:
         min_votes=settings.experiment_min_votes,
         alpha=settings.experiment_alpha,
         max_days=settings.experiment_max_days,
+        max_user_share=settings.influence_max_user_share if settings.influence_rule else 1.0,
     )
 
 
@@ -37,13 +38,13 @@ def current_verdict(
     previous_p = float((experiment.stats or {}).get("p_value", 1.0))
     if experiment.mode == ExperimentMode.INTERLEAVE:
         return decide_interleaving(
-            count_interleaving(session, experiment.id),
+            count_interleaving(session, experiment.id, rule.max_user_share),
             experiment.started_at,
             now,
             rule,
             previous_p,
         )
-    counts = count_votes(session, experiment.id)
+    counts = count_votes(session, experiment.id, rule.max_user_share)
     return decide(counts[CHAMPION], counts[CANDIDATE], experiment.started_at, now, rule, previous_p)
 
 

@@ -20,14 +20,16 @@ alongside for people to read; it does not drive the decision.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from retraining.influence import keep_within_share
 from storage.database import Session
 from storage.models import Arm
 from storage.models import ExperimentDecision as Decision
-from storage.repositories.experiments import arm_vote_counts
+from storage.repositories.experiments import ArmVoteCount, arm_vote_counts_by_user
 
 CHAMPION, CANDIDATE = Arm.CHAMPION, Arm.CANDIDATE  # the names the rules below use
 
@@ -52,6 +54,7 @@ class DecisionRule:
     alpha: float = 0.05
     tau: float = 0.1  # mixing scale: the size of differences in 👍 rate we expect to detect
     max_days: float = 14.0
+    max_user_share: float = 1.0  # most of the counted votes one voter supplies (vote_pairs rule 10)
 
 
 @dataclass(frozen=True)
@@ -145,10 +148,20 @@ def _safe(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 4)
 
 
-def count_votes(session: Session, experiment_id: int) -> dict[str, ArmCounts]:
-    """👍/👎 per arm on results served in this experiment (removed votes excluded)."""
+def count_votes(
+    session: Session, experiment_id: int, max_user_share: float = 1.0
+) -> dict[str, ArmCounts]:
+    """👍/👎 per arm on results served in this experiment (removed votes excluded); no voter
+    supplies more than ``max_user_share`` of the votes counted (retraining.influence: the
+    excess is dropped by a stable hash order of that voter's votes)."""
+    tallies = arm_vote_counts_by_user(session, experiment_id)
+    by_user: dict[str, list[tuple[int, ArmVoteCount]]] = defaultdict(list)
+    for tally in tallies:
+        by_user[tally.user_id] += [(i, tally) for i in range(tally.count)]
+    kept, _ = keep_within_share(by_user, max_user_share, key=lambda vote: f"{vote[1]}:{vote[0]}")
     raw: dict[str, dict[int, int]] = {CHAMPION: {}, CANDIDATE: {}}
-    for tally in arm_vote_counts(session, experiment_id):
-        if tally.arm in raw:
-            raw[tally.arm][tally.value] = tally.count
+    for user_votes in kept.values():
+        for _, tally in user_votes:
+            if tally.arm in raw:
+                raw[tally.arm][tally.value] = raw[tally.arm].get(tally.value, 0) + 1
     return {arm: ArmCounts(v.get(1, 0), v.get(-1, 0)) for arm, v in raw.items()}

@@ -8,8 +8,10 @@ query set (``--eval-queries``) that never influences any decision.
 
 ``hostile_share`` adds one hostile user who, for every query they ask, 👍 the worst result
 shown and 👎 the best (by the hidden judgments), and asks just often enough to cast that
-share of all votes. ``influence_rule`` switches retraining.vote_pairs' rule 10 on or off, so
-the two can be compared on the same seeds (bench/hostile_user.py).
+share of all votes. ``influence_rule`` picks retraining.vote_pairs' rule 10 (``cap``, the
+default: one voice per user per (query, prompt) and a cap on one user's share), the rule it
+replaced (``agree``: two agreeing users, no cap) or none (``off``), so they can be compared on
+the same seeds (bench/hostile_user.py).
 """
 
 from __future__ import annotations
@@ -54,6 +56,18 @@ INJECTED = ("bad", "aa", "injected")
 HOSTILE_USER = "sim-hostile"  # version ids of candidates put into an experiment directly
 
 
+# The settings behind each of SimConfig.influence_rule's names.
+INFLUENCE_RULES: dict[str, dict[str, Any]] = {
+    "cap": {"influence_rule": True},
+    "agree": {
+        "influence_rule": True,
+        "influence_max_user_share": 1.0,
+        "influence_min_agreeing_users": 2,
+    },
+    "off": {"influence_rule": False},
+}
+
+
 @dataclass
 class SimConfig:
     out: Path
@@ -83,7 +97,7 @@ class SimConfig:
     experiment_mode: str = "interleave"  # or "ab" (see PROMPTBOT_EXPERIMENT_MODE)
     experiment_checks_per_day: int = 24  # the live scheduler checks hourly
     hostile_share: float = 0.0  # share of all votes cast by one hostile user (0: none)
-    influence_rule: bool = True  # retraining.vote_pairs rule 10
+    influence_rule: str = "cap"  # retraining.vote_pairs rule 10: "cap", "agree" or "off"
     cycle_min_voters: int = 20  # rule 10's min_voters (a small simulated server may want fewer)
 
 
@@ -112,8 +126,8 @@ class Simulation:
                 "replay_min_pairs": cfg.replay_min_pairs,
                 "retrain_from": cfg.retrain_from,
                 "experiment_mode": cfg.experiment_mode,
-                "influence_rule": cfg.influence_rule,
                 "influence_min_voters": cfg.cycle_min_voters,
+                **INFLUENCE_RULES[cfg.influence_rule],
             }
         )
         self.hostile_votes = 0

@@ -21,14 +21,19 @@
    left out before anything else; they stay stored for that server's own statistics.
 10. **No single voice decides** (:class:`InfluenceRule`, on by default): a user has one voice
     per (query, prompt), however often they ask and vote, and majorities count users, not
-    votes; once the dataset has ``min_voters`` distinct voters, a judgment needs at least
-    ``min_agreeing_users`` users on its side, so what one account (or one person asking the
-    same query many times) says alone never becomes a training pair — nor a held-out
-    judgment the gate decides by. Optionally (``heldout_user_fraction`` > 0, off by
-    default because it costs most of the held-out slice on a small server) the users are
-    also split by a stable hash of their id, so the held-out votes come from other users
-    than the training votes. The simulator's hostile-user runs (docs/results.md) measure
-    what the rule costs and what it stops.
+    votes; and no user supplies more than ``max_user_share`` (5%) of the dataset's voices
+    (retraining.influence: only the excess of the user over it is dropped, by a stable
+    hash, and the cap is never below twice an even share, so a small server's regulars keep
+    all their votes). The cap is taken over train and held-out voices together, so it
+    bounds what one user gives the gate as well as what they teach. Optionally, once the
+    dataset has ``min_voters`` distinct voters, a judgment needs ``min_agreeing_users`` users
+    on its side (1 by default: in the hostile-user runs, docs/results.md, requiring two cost
+    a fifth of the honest pairs and most of the honest gain at 5% hostile votes, and bought
+    nothing the cap does not). Optionally (``heldout_user_fraction`` > 0, off by default
+    because it costs most of the held-out slice on a small server) the users are also split
+    by a stable hash of their id, so the held-out votes come from other users than the
+    training votes. The live experiment applies the same cap to the voted requests it
+    decides on (retraining.interleaving, retraining.experiments).
 11. **A vote judges the text it was cast on.** Each result stores the prompt's
     ``content_hash`` (title, text and tags) as shown; a vote whose prompt has been edited
     since (import of the id with new text, a server prompt edited) is left out and counted
@@ -51,10 +56,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
+from retraining.influence import keep_within_share
 from retrieval.corpus_view import CorpusPrompt
 from storage.repositories.votes import VoteView
 
-RULES_VERSION = 4  # 2: opt-outs, influence (9, 10); 3: edited prompts (11); 4: server prompts (12)
+RULES_VERSION = 5  # 2: opt-outs, influence (9, 10); 3: edited prompts (11); 4: server prompts
+# (12); 5: a cap on one user's share of the voices in place of two agreeing users (10)
 
 
 @dataclass(frozen=True)
@@ -62,13 +69,15 @@ class InfluenceRule:
     """Rule 10 of the module docstring; ``enabled`` False restores rules 1-9 alone."""
 
     enabled: bool = True
-    min_agreeing_users: int = 2
+    max_user_share: float = 0.05
+    min_agreeing_users: int = 1
     min_voters: int = 20
     heldout_user_fraction: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
             "enabled": self.enabled,
+            "max_user_share": self.max_user_share,
             "min_agreeing_users": self.min_agreeing_users,
             "min_voters": self.min_voters,
             "heldout_user_fraction": self.heldout_user_fraction,
@@ -76,6 +85,8 @@ class InfluenceRule:
 
 
 NO_INFLUENCE_RULE = InfluenceRule(enabled=False)
+# The rule before version 5, kept to be measured against (bench/hostile_user.py --rule agree).
+TWO_AGREEING_USERS = InfluenceRule(max_user_share=1.0, min_agreeing_users=2)
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,24 @@ def user_majority(votes: Iterable[VoteView], min_agreeing: int) -> tuple[list[Vo
             continue
         judgments.append(VoteJudgment(query, prompt_id, 1 if up > down else -1))
     return judgments, too_few
+
+
+def within_user_share(
+    votes: list[VoteView], max_share: float, counts: Counter[str]
+) -> list[VoteView]:
+    """The votes left once no user holds more than ``max_share`` of the voices (one voice
+    per user per (query, prompt)); counts the voices dropped as ``voices_over_user_share``."""
+    voices: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for vote in votes:
+        voices[vote.user_id].add((vote.query, vote.prompt_id))
+    kept, dropped = keep_within_share(
+        {user: sorted(keys) for user, keys in voices.items()}, max_share, key="\0".join
+    )
+    counts["voices_over_user_share"] = dropped
+    if not dropped:
+        return votes
+    allowed = {(user, key) for user, keys in kept.items() for key in keys}
+    return [v for v in votes if (v.user_id, (v.query, v.prompt_id)) in allowed]
 
 
 def is_heldout_user(user_id: str, fraction: float) -> bool:
@@ -226,6 +255,7 @@ def _judgments_under_influence_rule(
 ) -> tuple[list[VoteJudgment], list[VoteJudgment]]:
     """(train, held-out) judgments: users split first (rule 10), then queries (rule 8) on
     each side, so no user's votes are on both sides."""
+    votes = within_user_share(votes, rule.max_user_share, counts)
     voters = {v.user_id for v in votes}
     min_agreeing = rule.min_agreeing_users if len(voters) >= rule.min_voters else 1
     gate_users = {u for u in voters if is_heldout_user(u, rule.heldout_user_fraction)}

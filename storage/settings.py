@@ -123,11 +123,18 @@ class Settings(BaseSettings):
     votes_daily_cap: int = Field(default=50, description="votes per user per day that count")
     influence_rule: bool = Field(
         default=True,
-        description="one voice per user per (query, prompt); judgments need agreeing users "
-        "(retraining.vote_pairs rule 10)",
+        description="one voice per user per (query, prompt), and no user over "
+        "influence_max_user_share of a dataset or an experiment (retraining.vote_pairs rule 10)",
+    )
+    influence_max_user_share: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description="most of a dataset's voices, or of an experiment's voted requests, one user "
+        "may supply (never below twice an even share)",
     )
     influence_min_agreeing_users: int = Field(
-        default=2, ge=1, description="users who must agree on a judgment (a big enough dataset)"
+        default=1, ge=1, description="users who must agree on a judgment (a big enough dataset)"
     )
     influence_min_voters: int = Field(
         default=20, ge=1, description="distinct voters from which agreement is required"

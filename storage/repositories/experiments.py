@@ -33,21 +33,24 @@ class ExperimentAlreadyRunningError(RuntimeError):
 
 @dataclass(frozen=True)
 class ArmVoteCount:
-    """How many votes of one value the results of one arm got."""
+    """How many votes of one value the results of one arm got (from one user, where asked)."""
 
     arm: str | None
     value: int
     count: int
+    user_id: str = ""
 
 
 @dataclass(frozen=True)
 class TeamVoteCount:
-    """How many votes of one value one team's results got in one interleaved request."""
+    """How many votes of one value one user gave one team's results in one interleaved
+    request."""
 
     request_id: int
     team: str | None
     value: int
     count: int
+    user_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,18 @@ def arm_vote_counts(session: Session, experiment_id: int) -> list[ArmVoteCount]:
     return [ArmVoteCount(arm, value, n) for arm, value, n in session.execute(stmt)]
 
 
+def arm_vote_counts_by_user(session: Session, experiment_id: int) -> list[ArmVoteCount]:
+    """Votes per (result arm, value, voter) on everything served in this experiment."""
+    stmt = (
+        select(Result.arm, Vote.value, func.count(), Vote.voter_id)
+        .join(Vote, Vote.result_id == Result.id)
+        .join(Request, Request.id == Result.request_id)
+        .where(Request.experiment_id == experiment_id, Vote.removed_at.is_(None))
+        .group_by(Result.arm, Vote.value, Vote.voter_id)
+    )
+    return [ArmVoteCount(*row) for row in session.execute(stmt)]
+
+
 def _interleaved_votes(experiment_id: int, *columns: Any) -> Select[Any]:
     return (
         select(*columns)
@@ -170,11 +185,9 @@ def _interleaved_votes(experiment_id: int, *columns: Any) -> Select[Any]:
 def team_vote_counts(session: Session, experiment_id: int) -> list[TeamVoteCount]:
     """Votes per (interleaved request, result team, value) in this experiment."""
     stmt = _interleaved_votes(
-        experiment_id, Result.request_id, Result.arm, Vote.value, func.count()
-    ).group_by(Result.request_id, Result.arm, Vote.value)
-    return [
-        TeamVoteCount(request, team, value, n) for request, team, value, n in session.execute(stmt)
-    ]
+        experiment_id, Result.request_id, Result.arm, Vote.value, func.count(), Vote.voter_id
+    ).group_by(Result.request_id, Result.arm, Vote.value, Vote.voter_id)
+    return [TeamVoteCount(*row) for row in session.execute(stmt)]
 
 
 def interleaved_votes(session: Session, experiment_id: int) -> list[InterleavedVote]:

@@ -63,8 +63,10 @@ def request_with_messages(
     message_ids: list[str],
     experiment_id: int | None = None,
     arm: str | None = None,
+    teams: list[str] | None = None,
 ) -> int:
-    """A request by ``user_id`` in ``guild_id`` showing p0, p1, ... as ``message_ids``."""
+    """A request by ``user_id`` in ``guild_id`` showing p0, p1, ... as ``message_ids``; its
+    results are in ``arm`` too, or in ``teams`` (one each) for an interleaved request."""
     with db.session() as s:
         req = requests.record_request(
             s,
@@ -78,8 +80,8 @@ def request_with_messages(
             experiment_id=experiment_id,
             arm=arm,
             results=[
-                requests.ShownResult(f"p{i}", 0.9 - i / 10, "base", arm)
-                for i in range(len(message_ids))
+                requests.ShownResult(f"p{i}", 0.9 - i / 10, "base", team)
+                for i, team in enumerate(teams or [arm] * len(message_ids))
             ],
         )
         for result, mid in zip(req.results, message_ids, strict=True):

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from retraining.simulator import SimConfig, Simulation, daily_query_mix, write_outputs
+from retraining.influence import effective_share
+from retraining.simulator import (
+    HOSTILE_USER as HOSTILE,
+)
+from retraining.simulator import (
+    SimConfig,
+    Simulation,
+    daily_query_mix,
+    write_outputs,
+)
+from retraining.vote_pairs import within_user_share
 from retrieval.eval_sets import JudgedQuery
+from storage.repositories.votes import VoteView
 from storage.settings import Settings
 from tests.helpers.charts import ChartRecorder
 from tests.helpers.retraining import TINY_TRAINING
@@ -193,7 +205,7 @@ def test_the_hostile_user_casts_their_share_upside_down(
         prompts=prompts,
         queries=queries,
         days=2,
-        users=20,
+        users=60,  # enough voters for the cap (twice an even share at least) to be 5%
         queries_per_day=60,
         retrain=False,
         hostile_share=0.2,
@@ -204,8 +216,22 @@ def test_the_hostile_user_casts_their_share_upside_down(
     assert abs(summary["hostile_votes"] / summary["votes"] - 0.2) < 0.02
     judged = {q["query"]: q["relevant"] for q in map(json.loads, queries.read_text().splitlines())}
     with sim.db.session() as session:
-        hostile = [v for v in list_votes(session) if v.user_id == "sim-hostile"]
+        hostile = [v for v in list_votes(session) if v.user_id == HOSTILE]
     assert len(hostile) == summary["hostile_votes"]
     for v in hostile:
         grade = judged[v.query].get(v.prompt_id, 0)
         assert (v.value, grade) in ((1, 0), (-1, 2)), v  # up on irrelevant, down on relevant
+    # what the cycle trains on: rule 10 keeps the account to its share, the honest near all
+    with sim.db.session() as session:
+        votes = list_votes(session)
+    kept = within_user_share(votes, 0.05, Counter())
+    share = effective_share(0.05, len({v.user_id for v in votes}))
+
+    def voices(of: list[VoteView], hostile: bool) -> int:
+        return len(
+            {(v.user_id, v.query, v.prompt_id) for v in of if (v.user_id == HOSTILE) == hostile}
+        )
+
+    assert voices(votes, True) > share * (voices(votes, True) + voices(votes, False))
+    assert voices(kept, False) >= 0.98 * voices(votes, False)  # a busy honest user may lose one
+    assert 0 < voices(kept, True) <= share * (voices(kept, True) + voices(kept, False))

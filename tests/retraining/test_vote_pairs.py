@@ -269,3 +269,19 @@ def test_reimporting_identical_text_keeps_the_votes(db) -> None:  # type: ignore
     pairs, counts = _pairs(views)
     assert pairs == {("fantasy", "p0"), ("fantasy", "p1")}
     assert counts["prompt_changed_since_vote"] == 0
+
+
+def test_no_user_supplies_more_than_their_share_of_the_voices() -> None:
+    """The default rule: one account voting on 200 queries gets 5% of the voices, not 50%;
+    honest users' single-voice judgments all stand (the two-agreeing rule dropped them)."""
+    honest = [vote(f"dragon {i}", "p1", 1, f"u{i % 40}") for i in range(200)]
+    days = [T0 + timedelta(days=i // 40) for i in range(200)]  # within the daily cap
+    hostile = [vote(f"sea voyage {i}", "p3", 1, "mallory", days[i]) for i in range(200)]
+    out = build_with(honest + hostile, InfluenceRule())
+    from_hostile = {a for a, _ in positives(out) if a.startswith("sea voyage")}
+    assert len(positives(out)) - len(from_hostile) == 200
+    assert len(from_hostile) <= 0.05 * len(positives(out))
+    assert out.counts["voices_over_user_share"] == 200 - len(from_hostile)
+    assert out.counts["judgments_of_one_user_dropped"] == 0
+    old_rule = build_with(honest + hostile, InfluenceRule(max_user_share=1.0, min_agreeing_users=2))
+    assert positives(old_rule) == set()  # every judgment here had one voice

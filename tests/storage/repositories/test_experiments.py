@@ -159,12 +159,17 @@ def test_interleaved_votes_per_request_and_team(versions: Database) -> None:
     with versions.session() as s:
         tallies = experiments.team_vote_counts(s, experiment_id)
         rows = experiments.interleaved_votes(s, experiment_id)
-    by_request: dict[int, list[tuple[str | None, int, int]]] = {}
+    by_request: dict[int, list[tuple[str | None, int, int, str]]] = {}
     for t in tallies:
-        by_request.setdefault(t.request_id, []).append((t.team, t.value, t.count))
+        by_request.setdefault(t.request_id, []).append((t.team, t.value, t.count, t.user_id))
     assert [sorted(v) for _, v in sorted(by_request.items())] == [
-        [("agreed", 1, 1), ("candidate", 1, 2), ("champion", -1, 1)],
-        [("champion", 1, 1)],
+        [
+            ("agreed", 1, 1, "u1"),
+            ("candidate", 1, 1, "u1"),
+            ("candidate", 1, 1, "u2"),
+            ("champion", -1, 1, "u1"),
+        ],
+        [("champion", 1, 1, "u1")],
     ]
     assert len(rows) == 5 and {r.query for r in rows} == {"dragons"}
     assert sorted((r.prompt_id, r.model_version_id, r.value) for r in rows) == [
