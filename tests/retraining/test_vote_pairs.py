@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from retraining.corpus_pairs import CorpusPairBuilder
 from retraining.vote_pairs import (
     NO_INFLUENCE_RULE,
+    TWO_AGREEING_USERS,
     InfluenceRule,
     apply_daily_cap,
     build_vote_pairs,
@@ -283,5 +284,5 @@ def test_no_user_supplies_more_than_their_share_of_the_voices() -> None:
     assert len(from_hostile) <= 0.05 * len(positives(out))
     assert out.counts["voices_over_user_share"] == 200 - len(from_hostile)
     assert out.counts["judgments_of_one_user_dropped"] == 0
-    old_rule = build_with(honest + hostile, InfluenceRule(max_user_share=1.0, min_agreeing_users=2))
+    old_rule = build_with(honest + hostile, TWO_AGREEING_USERS)
     assert positives(old_rule) == set()  # every judgment here had one voice
