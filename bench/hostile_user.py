@@ -2,6 +2,7 @@
 
     python -m bench.hostile_user --seeds 5 --out out/hostile            # the docs/results.md table
     python -m bench.hostile_user --seeds 1 --shares 0.2 --rule cap --out out/h1    # one run
+    python -m bench.hostile_user --datasets-from out/hostile/*/cap    # what each rule keeps
 
 For each share of votes the hostile user casts (1%, 5%, 20% by default) and each seed, the
 14-day simulation runs three times on the same seed: with retraining.vote_pairs' rule 10
@@ -28,13 +29,26 @@ import argparse
 import json
 import statistics
 import time
+from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.simulation_runs import unseen_files
-from retraining.simulator import SimConfig, Simulation
+from retraining.simulator import HOSTILE_USER, SIM_START, SimConfig, Simulation
 from retraining.trainer import TrainConfig
+from retraining.vote_pairs import (
+    TWO_AGREEING_USERS,
+    InfluenceRule,
+    VoteJudgment,
+    apply_daily_cap,
+    majority,
+    user_majority,
+    within_user_share,
+)
+from storage.database import Database
+from storage.repositories.votes import list_votes
 from storage.settings import Settings
 
 RULES = ("cap", "agree", "off")  # retraining.simulator.INFLUENCE_RULES
@@ -102,6 +116,52 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dataset_table(run_dirs: list[Path], through_day: int) -> str:
+    """What each rule keeps of one run's votes up to ``through_day`` (the first cycle's, day
+    5 by default: before it every rule's run serves the same base): the judgments (query,
+    prompt) and how many of them take the hostile account's side."""
+    by_share: dict[float, list[dict[str, tuple[int, int]]]] = {}
+    for run_dir in run_dirs:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        db = Database(f"sqlite:///{run_dir / 'home' / 'sim.db'}")
+        with db.session() as session:
+            votes = [v for v in list_votes(session) if not v.removed]
+        db.dispose()
+        last = SIM_START + timedelta(days=through_day)
+        votes = apply_daily_cap([v for v in votes if v.cast_at < last], Settings().votes_daily_cap)
+        hostile = {(v.query, v.prompt_id): v.value for v in votes if v.user_id == HOSTILE_USER}
+
+        def kept(
+            judgments: list[VoteJudgment], hostile: dict[tuple[str, str], int] = hostile
+        ) -> tuple[int, int]:
+            sided = sum(hostile.get((j.query, j.prompt_id)) == j.value for j in judgments)
+            return len(judgments), sided
+
+        capped = within_user_share(votes, InfluenceRule().max_user_share, Counter())
+        by_share.setdefault(summary["config"]["hostile_share"], []).append(
+            {
+                "off": kept(majority(votes)),
+                "agree": kept(user_majority(votes, TWO_AGREEING_USERS.min_agreeing_users)[0]),
+                "cap": kept(user_majority(capped, 1)[0]),
+            }
+        )
+    lines = [
+        f"| hostile share | runs | judgments kept, votes of days 1-{through_day}: "
+        "off / agree / cap (mean) | of them on the hostile account's side: off / agree / cap |",
+        "|---|---|---|---|",
+    ]
+    for share, runs in sorted(by_share.items()):
+
+        def mean(rule: str, i: int, runs: list[dict[str, tuple[int, int]]] = runs) -> str:
+            return f"{statistics.mean(r[rule][i] for r in runs):.0f}"
+
+        lines.append(
+            f"| {share:.0%} | {len(runs)} | {' / '.join(mean(r, 0) for r in RULES[::-1])} | "
+            f"{' / '.join(mean(r, 1) for r in RULES[::-1])} |"
+        )
+    return "\n".join(lines)
+
+
 def _rule_name(stored: str | bool) -> str:
     """Runs stored before the cap existed say True for the two-agreeing-users rule."""
     if isinstance(stored, bool):
@@ -137,7 +197,17 @@ def main() -> None:
         nargs="+",
         help="only print the table of these runs.json files (runs split over processes)",
     )
+    parser.add_argument(
+        "--datasets-from",
+        type=Path,
+        nargs="+",
+        help="only print what each rule keeps of these runs' votes (run folders, e.g. out/h/*/cap)",
+    )
+    parser.add_argument("--through-day", type=int, default=SMALL["cycle_every"])
     args = parser.parse_args()
+    if args.datasets_from:
+        print(dataset_table(args.datasets_from, args.through_day))
+        return
     if args.table_from:
         print(table([row for path in args.table_from for row in json.loads(path.read_text())]))
         return
