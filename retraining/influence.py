@@ -5,9 +5,9 @@ from many users' contributions: voices on (query, prompt) for the first two, vot
 for the third. One account that supplies a large share of any of them steers it, whatever
 each single contribution looks like. :func:`keep_within_share` keeps at most a fixed share
 for every user and drops only the excess: an honest user far below the cap loses nothing,
-which is where the older "two users must agree" rule spent most of its cost (on a server of
-40 voters most (query, prompt) pairs have one voter, so it dropped a fifth of the honest
-pairs; docs/results.md, "One hostile user").
+which is where the older "two users must agree" rule spent most of its cost (on a simulated
+server of 40 voters it dropped a tenth of the judgments, nearly all honest; docs/results.md,
+"One hostile user").
 
 The cap is never below twice an even share (``2 / users``): on a server with ten voters each
 already supplies a tenth, and a 5% cap would drop its regulars' votes rather than bound an

@@ -27,9 +27,9 @@
     all their votes). The cap is taken over train and held-out voices together, so it
     bounds what one user gives the gate as well as what they teach. Optionally, once the
     dataset has ``min_voters`` distinct voters, a judgment needs ``min_agreeing_users`` users
-    on its side (1 by default: in the hostile-user runs, docs/results.md, requiring two cost
-    a fifth of the honest pairs and most of the honest gain at 5% hostile votes, and bought
-    nothing the cap does not). Optionally (``heldout_user_fraction`` > 0, off by default
+    on its side (1 by default: in the hostile-user runs, docs/results.md, requiring two
+    dropped a tenth of the judgments, nearly all honest, and at 20% hostile votes cut the
+    judgments on the hostile side no further than the cap, which drops no honest one). Optionally (``heldout_user_fraction`` > 0, off by default
     because it costs most of the held-out slice on a small server) the users are also split
     by a stable hash of their id, so the held-out votes come from other users than the
     training votes. The live experiment applies the same cap to the voted requests it
