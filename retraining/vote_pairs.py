@@ -29,11 +29,12 @@
     dataset has ``min_voters`` distinct voters, a judgment needs ``min_agreeing_users`` users
     on its side (1 by default: in the hostile-user runs, docs/results.md, requiring two
     dropped a tenth of the judgments, nearly all honest, and at 20% hostile votes cut the
-    judgments on the hostile side no further than the cap, which drops no honest one). Optionally (``heldout_user_fraction`` > 0, off by default
-    because it costs most of the held-out slice on a small server) the users are also split
-    by a stable hash of their id, so the held-out votes come from other users than the
-    training votes. The live experiment applies the same cap to the voted requests it
-    decides on (retraining.interleaving, retraining.experiments).
+    judgments on the hostile side no further than the cap, which drops no honest one).
+    Optionally (``heldout_user_fraction`` > 0, off by default because it costs most of the
+    held-out slice on a small server) the users are also split by a stable hash of their
+    id, so the held-out votes come from other users than the training votes. The live
+    experiment applies the same cap to the voted requests it decides on
+    (retraining.interleaving, retraining.experiments).
 11. **A vote judges the text it was cast on.** Each result stores the prompt's
     ``content_hash`` (title, text and tags) as shown; a vote whose prompt has been edited
     since (import of the id with new text, a server prompt edited) is left out and counted
