@@ -20,7 +20,7 @@ alongside for people to read; it does not drive the decision.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from retraining.influence import keep_within_share
 from storage.database import Session
 from storage.models import Arm
 from storage.models import ExperimentDecision as Decision
-from storage.repositories.experiments import ArmVoteCount, arm_vote_counts_by_user
+from storage.repositories.experiments import arm_vote_counts_by_user
 
 CHAMPION, CANDIDATE = Arm.CHAMPION, Arm.CANDIDATE  # the names the rules below use
 
@@ -154,14 +154,9 @@ def count_votes(
     """👍/👎 per arm on results served in this experiment (removed votes excluded); no voter
     supplies more than ``max_user_share`` of the votes counted (retraining.influence: the
     excess is dropped by a stable hash order of that voter's votes)."""
-    tallies = arm_vote_counts_by_user(session, experiment_id)
-    by_user: dict[str, list[tuple[int, ArmVoteCount]]] = defaultdict(list)
-    for tally in tallies:
-        by_user[tally.user_id] += [(i, tally) for i in range(tally.count)]
-    kept, _ = keep_within_share(by_user, max_user_share, key=lambda vote: f"{vote[1]}:{vote[0]}")
-    raw: dict[str, dict[int, int]] = {CHAMPION: {}, CANDIDATE: {}}
-    for user_votes in kept.values():
-        for _, tally in user_votes:
-            if tally.arm in raw:
-                raw[tally.arm][tally.value] = raw[tally.arm].get(tally.value, 0) + 1
-    return {arm: ArmCounts(v.get(1, 0), v.get(-1, 0)) for arm, v in raw.items()}
+    by_user: dict[str, list[tuple[str | None, int, int]]] = defaultdict(list)
+    for tally in arm_vote_counts_by_user(session, experiment_id):
+        by_user[tally.user_id] += [(tally.arm, tally.value, i) for i in range(tally.count)]
+    kept, _ = keep_within_share(by_user, max_user_share)
+    counted = Counter((arm, value) for votes in kept.values() for arm, value, _ in votes)
+    return {arm: ArmCounts(counted[(arm, 1)], counted[(arm, -1)]) for arm in (CHAMPION, CANDIDATE)}

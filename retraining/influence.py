@@ -19,10 +19,12 @@ votes give the same dataset on every run.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Item = TypeVar("Item", bound=Hashable)
+Row = TypeVar("Row")
 
 
 def effective_share(max_share: float, users: int) -> float:
@@ -66,6 +68,28 @@ def keep_within_share(
         kept[user] = ordered[:limit]
         dropped += len(items) - limit
     return kept, dropped
+
+
+def rows_within_share(
+    rows: Sequence[Row],
+    max_share: float,
+    user: Callable[[Row], str],
+    unit: Callable[[Row], Any],
+    key: Callable[[Any], str] = str,
+) -> tuple[list[Row], int]:
+    """The rows left once no user holds more than ``max_share`` of the distinct units (a
+    voice, a voted request) the rows make up: :func:`keep_within_share` over each user's
+    units, then the rows of the kept ones. Returns (rows, units dropped)."""
+    units: dict[str, set[Any]] = defaultdict(set)
+    for row in rows:
+        units[user(row)].add(unit(row))
+    kept, dropped = keep_within_share(
+        {name: sorted(ids) for name, ids in units.items()}, max_share, key=key
+    )
+    if not dropped:
+        return list(rows), 0
+    allowed = {(name, one) for name, ids in kept.items() for one in ids}
+    return [row for row in rows if (user(row), unit(row)) in allowed], dropped
 
 
 def _stable_rank(user: str, item_key: str) -> bytes:

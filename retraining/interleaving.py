@@ -41,7 +41,6 @@ tests/retraining).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,11 +54,11 @@ from retraining.experiments import (
     Verdict,
     mixture_lambda,
 )
-from retraining.influence import keep_within_share
+from retraining.influence import rows_within_share
 from storage.database import Session
 from storage.models import Arm, ExperimentMode
 from storage.models import ExperimentDecision as Decision
-from storage.repositories.experiments import TeamVoteCount, team_vote_counts
+from storage.repositories.experiments import team_vote_counts
 
 INTERLEAVED, AGREED = Arm.INTERLEAVED, Arm.AGREED  # the names the vote counting below uses
 NO_VOTES = ArmCounts(0, 0)
@@ -107,7 +106,12 @@ def count_interleaving(
     a request whose votes all fell on agreed results counts as a tie. No voter's votes count
     on more than ``max_user_share`` of the voted requests (retraining.influence): one account
     voting against every list would otherwise hold the experiment without a verdict."""
-    tallies = _within_user_share(team_vote_counts(session, experiment_id), max_user_share)
+    tallies, _ = rows_within_share(
+        team_vote_counts(session, experiment_id),
+        max_user_share,
+        user=lambda t: t.user_id,
+        unit=lambda t: t.request_id,
+    )
     credit: dict[int, int] = {}
     # keyed by plain strings: stored teams come back as str, and an Arm equals its value
     votes: dict[str, dict[int, int]] = {arm: {1: 0, -1: 0} for arm in (CHAMPION, CANDIDATE, AGREED)}
@@ -126,19 +130,6 @@ def count_interleaving(
         ArmCounts(votes[CANDIDATE][1], votes[CANDIDATE][-1]),
         ArmCounts(votes[AGREED][1], votes[AGREED][-1]),
     )
-
-
-def _within_user_share(tallies: list[TeamVoteCount], max_share: float) -> list[TeamVoteCount]:
-    requests: dict[str, set[int]] = defaultdict(set)
-    for tally in tallies:
-        requests[tally.user_id].add(tally.request_id)
-    kept, dropped = keep_within_share(
-        {user: sorted(ids) for user, ids in requests.items()}, max_share
-    )
-    if not dropped:
-        return tallies
-    allowed = {(user, request) for user, ids in kept.items() for request in ids}
-    return [t for t in tallies if (t.user_id, t.request_id) in allowed]
 
 
 def credit_variance(counts: InterleavingCounts) -> float:

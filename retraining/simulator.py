@@ -32,6 +32,7 @@ from retraining.experiment_check import check_experiment
 from retraining.experiments import CANDIDATE, CHAMPION, Verdict
 from retraining.interleaving import AGREED
 from retraining.trainer import TrainConfig
+from retraining.vote_pairs import TWO_AGREEING_USERS
 from retrieval.base_model import ensure_base_model
 from retrieval.corpus import SHIPPED_CORPUS, import_prompt_file
 from retrieval.corpus_view import load_corpus_from_db
@@ -61,8 +62,8 @@ INFLUENCE_RULES: dict[str, dict[str, Any]] = {
     "cap": {"influence_rule": True},
     "agree": {
         "influence_rule": True,
-        "influence_max_user_share": 1.0,
-        "influence_min_agreeing_users": 2,
+        "influence_max_user_share": TWO_AGREEING_USERS.max_user_share,
+        "influence_min_agreeing_users": TWO_AGREEING_USERS.min_agreeing_users,
     },
     "off": {"influence_rule": False},
 }

@@ -57,7 +57,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from retraining.corpus_pairs import CorpusPairBuilder, Pair, tag_relevant
-from retraining.influence import keep_within_share
+from retraining.influence import rows_within_share
 from retrieval.corpus_view import CorpusPrompt
 from storage.repositories.votes import VoteView
 
@@ -149,17 +149,15 @@ def within_user_share(
 ) -> list[VoteView]:
     """The votes left once no user holds more than ``max_share`` of the voices (one voice
     per user per (query, prompt)); counts the voices dropped as ``voices_over_user_share``."""
-    voices: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for vote in votes:
-        voices[vote.user_id].add((vote.query, vote.prompt_id))
-    kept, dropped = keep_within_share(
-        {user: sorted(keys) for user, keys in voices.items()}, max_share, key="\0".join
+    kept, dropped = rows_within_share(
+        votes,
+        max_share,
+        user=lambda v: v.user_id,
+        unit=lambda v: (v.query, v.prompt_id),
+        key="\0".join,
     )
     counts["voices_over_user_share"] = dropped
-    if not dropped:
-        return votes
-    allowed = {(user, key) for user, keys in kept.items() for key in keys}
-    return [v for v in votes if (v.user_id, (v.query, v.prompt_id)) in allowed]
+    return kept
 
 
 def is_heldout_user(user_id: str, fraction: float) -> bool:

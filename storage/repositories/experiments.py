@@ -147,39 +147,32 @@ def end_running_experiments(
 
 def arm_vote_counts(session: Session, experiment_id: int) -> list[ArmVoteCount]:
     """Votes per (result arm, value) on everything served in this experiment."""
-    stmt = (
-        select(Result.arm, Vote.value, func.count())
-        .join(Vote, Vote.result_id == Result.id)
-        .join(Request, Request.id == Result.request_id)
-        .where(Request.experiment_id == experiment_id, Vote.removed_at.is_(None))
-        .group_by(Result.arm, Vote.value)
+    stmt = _experiment_votes(experiment_id, Result.arm, Vote.value, func.count()).group_by(
+        Result.arm, Vote.value
     )
     return [ArmVoteCount(arm, value, n) for arm, value, n in session.execute(stmt)]
 
 
 def arm_vote_counts_by_user(session: Session, experiment_id: int) -> list[ArmVoteCount]:
     """Votes per (result arm, value, voter) on everything served in this experiment."""
-    stmt = (
-        select(Result.arm, Vote.value, func.count(), Vote.voter_id)
-        .join(Vote, Vote.result_id == Result.id)
-        .join(Request, Request.id == Result.request_id)
-        .where(Request.experiment_id == experiment_id, Vote.removed_at.is_(None))
-        .group_by(Result.arm, Vote.value, Vote.voter_id)
-    )
+    stmt = _experiment_votes(
+        experiment_id, Result.arm, Vote.value, func.count(), Vote.voter_id
+    ).group_by(Result.arm, Vote.value, Vote.voter_id)
     return [ArmVoteCount(*row) for row in session.execute(stmt)]
 
 
-def _interleaved_votes(experiment_id: int, *columns: Any) -> Select[Any]:
+def _experiment_votes(experiment_id: int, *columns: Any) -> Select[Any]:
+    """``columns`` of the standing votes on results served in this experiment."""
     return (
         select(*columns)
         .join(Vote, Vote.result_id == Result.id)
         .join(Request, Request.id == Result.request_id)
-        .where(
-            Request.experiment_id == experiment_id,
-            Request.arm == Arm.INTERLEAVED.value,
-            Vote.removed_at.is_(None),
-        )
+        .where(Request.experiment_id == experiment_id, Vote.removed_at.is_(None))
     )
+
+
+def _interleaved_votes(experiment_id: int, *columns: Any) -> Select[Any]:
+    return _experiment_votes(experiment_id, *columns).where(Request.arm == Arm.INTERLEAVED.value)
 
 
 def team_vote_counts(session: Session, experiment_id: int) -> list[TeamVoteCount]:
