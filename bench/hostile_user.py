@@ -79,6 +79,7 @@ def run_pair(
             {
                 "share": cfg.hostile_share,
                 "seed": cfg.seed,
+                "train_seed": cfg.train_config.seed,
                 "rule": rule,
                 "start_ndcg5": summary["start_ndcg5"],
                 "end_ndcg5": summary["end_ndcg5"],
@@ -114,6 +115,47 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{statistics.mean(ends) - start:+.3f} |"
             )
     return "\n".join(lines)
+
+
+def paired_table(rows: list[dict[str, Any]]) -> str:
+    """Cap against no rule on the same (share, seed, training seed): every pair of runs that
+    both exist, their mean difference and how often each side came out ahead."""
+    # runs from before the option trained with TrainConfig's seed
+    seed_then = SMALL["train_config"].seed
+    ends = {
+        (r["share"], r["seed"], r.get("train_seed", seed_then), _rule_name(r["rule"])): r
+        for r in rows
+    }
+    lines = [
+        "| hostile share | training seed | seeds | cap | off | promotions cap / off | "
+        "cap ahead / level / behind | mean paired difference, cap - off |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    groups = sorted({(share, train) for share, _, train, _ in ends})
+    for share, train in groups:
+        seeds = sorted(
+            seed
+            for s, seed, t, rule in ends
+            if (s, t, rule) == (share, train, "cap") and (share, seed, train, "off") in ends
+        )
+        if not seeds:
+            continue
+        cap = [ends[(share, seed, train, "cap")] for seed in seeds]
+        off = [ends[(share, seed, train, "off")] for seed in seeds]
+        diffs = [c["end_ndcg5"] - o["end_ndcg5"] for c, o in zip(cap, off, strict=True)]
+        ahead = sum(d > 0.0005 for d in diffs)
+        behind = sum(d < -0.0005 for d in diffs)
+        lines.append(
+            f"| {share:.0%} | {train} | {', '.join(map(str, seeds))} | "
+            f"{_ends(cap)} | {_ends(off)} | "
+            f"{sum(len(r['promoted']) for r in cap)} / {sum(len(r['promoted']) for r in off)} | "
+            f"{ahead} / {len(diffs) - ahead - behind} / {behind} | {statistics.mean(diffs):+.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def _ends(runs: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r['end_ndcg5']:.3f}" for r in runs)
 
 
 def dataset_table(run_dirs: list[Path], through_day: int) -> str:
@@ -203,10 +245,25 @@ def main() -> None:
         nargs="+",
         help="only print what each rule keeps of these runs' votes (run folders, e.g. out/h/*/cap)",
     )
+    parser.add_argument(
+        "--paired-from",
+        type=Path,
+        nargs="+",
+        help="only print cap against off, paired by share, seed and training seed (runs.json)",
+    )
     parser.add_argument("--through-day", type=int, default=SMALL["cycle_every"])
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=SMALL["train_config"].seed,
+        help="the trainings' seed: another one tells training noise from a rule's effect",
+    )
     args = parser.parse_args()
     if args.datasets_from:
         print(dataset_table(args.datasets_from, args.through_day))
+        return
+    if args.paired_from:
+        print(paired_table([r for path in args.paired_from for r in json.loads(path.read_text())]))
         return
     if args.table_from:
         print(table([row for path in args.table_from for row in json.loads(path.read_text())]))
@@ -220,7 +277,7 @@ def main() -> None:
         "users": args.users,
         "cycle_every": args.cycle_every,
         "experiment_max_days": args.max_days,
-        "train_config": replace(SMALL["train_config"], max_steps=args.steps),
+        "train_config": replace(SMALL["train_config"], max_steps=args.steps, seed=args.train_seed),
     }
     rules = RULES if args.rule == "all" else (args.rule,)
     rows: list[dict[str, Any]] = []
