@@ -75,8 +75,9 @@ class OnnxEncoder:
         self._session = _load_session(self.onnx_dir / ONNX_FILE, threads, spin)
         self._input_names = [node.name for node in self._session.get_inputs()]
         self.dim = int(config.get("dim") or self._session.get_outputs()[0].shape[-1])
-        # Dynamic quantization scales activations per batch, so a text's int8 vector would
-        # depend on what it was batched with: encode one text at a time, as serving does.
+        # Dynamic quantization (the int8 copies made before weight-only blocks) scales
+        # activations per batch, so a text's vector would depend on what it was batched with:
+        # such a copy, if one is ever loaded, encodes one text at a time, as serving does.
         self.one_text_per_batch = config.get("quantization") == "dynamic-int8"
         self._cache = _LruCache(cache_size)
 

@@ -63,8 +63,18 @@ def onnx_dir_for(model: ModelRef, cache_dir: Path) -> Path:
     return cache_dir / "onnx" / model.key
 
 
+# How the int8 copy is made (retrieval.onnx_export): part of its cache names, so a copy, its
+# verdict or its embeddings from another scheme (the dynamic int8 of before) are never read.
+INT8_SCHEME = "w8b32"
+
+
 def int8_dir_for(model: ModelRef, cache_dir: Path) -> Path:
-    return cache_dir / "onnx" / f"{model.key}-int8"
+    return cache_dir / "onnx" / f"{model.key}-int8-{INT8_SCHEME}"
+
+
+def embedding_cache_file(model: ModelRef, cache_dir: Path, backend: str, doc_format: str) -> Path:
+    precision = f"{backend}-{INT8_SCHEME}" if backend == "onnx-int8" else backend
+    return cache_dir / "embeddings" / f"{model.key}-{precision}-{doc_format}.npz"
 
 
 class SearchEngine:
@@ -125,7 +135,7 @@ class SearchEngine:
         progress: Progress | None = None,
     ) -> SearchEngine:
         """Embed ``prompts`` as ``doc_format`` with ``encoder``; backend and format key a cache."""
-        cache_file = cache_dir / "embeddings" / f"{model.key}-{backend}-{doc_format}.npz"
+        cache_file = embedding_cache_file(model, cache_dir, backend, doc_format)
         matrix = embed_corpus(
             encoder, prompts, cache_file, show_progress, stats, doc_format, progress=progress
         )

@@ -1,16 +1,18 @@
 """Whether a model version's int8 ONNX copy may serve instead of its fp32 export.
 
-int8 (dynamic quantization, per-channel weights) halves the weights a query reads: on 2 cores
-the `/prompt` path goes from about 2.2-2.5 ms to 1.4-1.7 ms, because fp32's 42 MB of layer
-weights no longer fit the 32 MB L3 cache beside the prompt matrix. It also moves embeddings
-slightly (mean cosine to fp32 about 0.993), so the answer to "is it as good?" is measured,
-per model version, never assumed:
+int8 (weight-only 8-bit blocks, ``retrieval.onnx_export``) quarters the layer weights a query
+reads: on 2 cores the `/prompt` path takes about 0.8 of fp32's time, because fp32's 42 MB of
+layer weights no longer fit the 32 MB L3 cache beside the prompt matrix. It also moves
+embeddings slightly (mean cosine to fp32 about 0.9997), so the answer to "is it as good?" is
+measured, per model version, never assumed:
 
 * both precisions rank the golden test queries (``data/eval``) over the shipped corpus and
   over its held-out prompts, exactly as `promptbot evaluate` does;
-* int8 serves only if its NDCG@5, averaged over those two settings, is at least fp32's and
-  neither setting loses more than ``MAX_SETTING_LOSS`` (the gate's own tolerance for "not
-  worse");
+* int8 serves only if its NDCG@5, averaged over those two settings, is no more than
+  ``MAX_MEAN_LOSS`` below fp32's and neither setting loses more than ``MAX_SETTING_LOSS`` (the
+  gate's own tolerance for "not worse"). ``MAX_MEAN_LOSS`` (0.005) is what one or two queries
+  of about 120 moving their best prompt from rank 1 to 2 cost: below what the golden set can
+  tell apart, and the dynamic int8 used before lost 0.012-0.023 where it lost;
 * top-1 agreement with fp32 on those queries is recorded beside it for people to read. It is
   not the criterion: near-ties between equally relevant prompts flip under any small change.
 
@@ -37,6 +39,7 @@ from retrieval.model_registry import ModelRef
 
 log = logging.getLogger(__name__)
 MAX_SETTING_LOSS = 0.01
+MAX_MEAN_LOSS = 0.005
 PRECISIONS: dict[str, Backend] = {"fp32": "onnx", "int8": "onnx-int8"}
 
 
@@ -88,9 +91,9 @@ def decide(fp32: dict[str, float], int8: dict[str, float]) -> tuple[bool, str]:
     loss = fp32[worst] - int8[worst]
     if loss > MAX_SETTING_LOSS:
         return False, f"int8 loses {loss:.3f} NDCG@5 on {worst} (> {MAX_SETTING_LOSS})"
-    if mean_int8 < mean_fp32:
-        return False, f"int8 mean NDCG@5 {mean_int8:.3f} < fp32 {mean_fp32:.3f}"
-    return True, f"int8 mean NDCG@5 {mean_int8:.3f} >= fp32 {mean_fp32:.3f}"
+    if mean_fp32 - mean_int8 > MAX_MEAN_LOSS:
+        return False, (f"int8 mean NDCG@5 {mean_int8:.3f} < fp32 {mean_fp32:.3f} - {MAX_MEAN_LOSS}")
+    return True, f"int8 mean NDCG@5 {mean_int8:.3f}, fp32 {mean_fp32:.3f}"
 
 
 def _engine(

@@ -35,7 +35,8 @@ def int8_considered(backend: Backend, int8: str) -> bool:
 
 
 def verdict_path(model: ModelRef, cache_dir: Path) -> Path:
-    return int8_dir_for(model, cache_dir).with_name(f"{model.key}-{VERDICT_FILE}")
+    int8_dir = int8_dir_for(model, cache_dir)
+    return int8_dir.with_name(f"{int8_dir.name}-{VERDICT_FILE}")
 
 
 def read_verdict(model: ModelRef, cache_dir: Path) -> Int8Verdict | None:
