@@ -75,10 +75,6 @@ class OnnxEncoder:
         self._session = _load_session(self.onnx_dir / ONNX_FILE, threads, spin)
         self._input_names = [node.name for node in self._session.get_inputs()]
         self.dim = int(config.get("dim") or self._session.get_outputs()[0].shape[-1])
-        # Dynamic quantization (the int8 copies made before weight-only blocks) scales
-        # activations per batch, so a text's vector would depend on what it was batched with:
-        # such a copy, if one is ever loaded, encodes one text at a time, as serving does.
-        self.one_text_per_batch = config.get("quantization") == "dynamic-int8"
         self._cache = _LruCache(cache_size)
 
     def encode(
@@ -115,7 +111,7 @@ class OnnxEncoder:
         token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
         by_length = np.argsort([len(ids) for ids in token_ids], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        batch_size = 1 if self.one_text_per_batch else max(1, batch_size)
+        batch_size = max(1, batch_size)
         for rows in _progress(_chunks(by_length, batch_size), show_progress):
             input_ids, attention_mask = _pad_batch([token_ids[row] for row in rows])
             out[rows] = self._embed(input_ids, attention_mask)
