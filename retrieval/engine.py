@@ -28,7 +28,7 @@ from retrieval.documents import DEFAULT_FORMAT, document_text
 from retrieval.embedding_cache import CHUNK_ROWS, EmbeddingStats, Progress, embed_corpus
 from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
-from retrieval.typo_tolerance import QueryCorrector, wordpiece_words
+from retrieval.typo_tolerance import QueryCorrector, english_words, wordpiece_words
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
 from retrieval.vocabulary import default_vocabulary, normalize_query
 from storage.ratings import Rating
@@ -140,7 +140,9 @@ class SearchEngine:
             encoder, prompts, cache_file, show_progress, stats, doc_format, progress=progress
         )
         corrector = (
-            QueryCorrector.from_corpus(prompts, default_vocabulary(), wordpiece_words(model.path))
+            QueryCorrector.from_corpus(
+                prompts, default_vocabulary(), wordpiece_words(model.path) | english_words()
+            )
             if typo_tolerance
             else None
         )

@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from retrieval.corpus_view import CorpusPrompt
-from retrieval.typo_tolerance import QueryCorrector, max_edits, wordpiece_words
+from retrieval.typo_tolerance import (
+    MIN_LENGTH,
+    QueryCorrector,
+    english_words,
+    max_edits,
+    wordpiece_words,
+)
 from retrieval.vocabulary import normalize_query
 
 PROMPTS = [
@@ -82,3 +88,13 @@ def test_correcting_never_raises_is_idempotent_and_never_grows_a_query(query: st
     words = normalize_query(query).split()
     assert len(corrected.split()) == len(words)
     assert len(corrected) <= len(" ".join(words)) + 2 * len(words)  # at most 2 edits a word
+
+
+def test_common_english_words_are_known_and_rare_ones_are_not() -> None:
+    words = english_words()
+    assert {"mariner", "wacky", "about", "sense"} <= words
+    assert "abut" not in words and "sene" not in words  # typos of "about" and "sense"
+    assert all(len(w) >= MIN_LENGTH and w.isalpha() for w in words)
+    assert english_words(100) < words  # the list is read most frequent first
+    # a clean word the corpus lacks stays as typed once the English words are known
+    assert corrector(dictionary=tuple(words)).correct("wacky mariner") == "wacky mariner"
