@@ -11,6 +11,8 @@ and words:
   dragon prompt), from ``data/vocabulary.json``.
 - ``phrasing``: the same facets inside a phrase ("a story about grief", "write about trains").
 - ``judged``: training-split queries from ``data/eval/queries.jsonl`` with their grade-2 prompts.
+- ``typo``: an anchor above with one letter dropped, doubled or swapped
+  (:func:`with_typo_copies`, added on request).
 
 Held-out prompts never appear (as positive or negative), and no anchor equals a test query
 after normalization: :func:`assert_no_leak` checks both and the tests call it.
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.eval_sets import JudgedQuery
+from retrieval.query_noise import misspelled
 from retrieval.vocabulary import Vocabulary, normalize_query
 
 STOPWORDS = frozenset(
@@ -226,6 +229,24 @@ class Pair:
     positive_id: str
     source: str
     negative_id: str | None = None
+
+
+def with_typo_copies(
+    pairs: Sequence[Pair], share: float, seed: int, forbidden: frozenset[str] = frozenset()
+) -> list[Pair]:
+    """``pairs`` plus a misspelled copy of the anchor of about ``share`` of them (source
+    ``typo``), so the model learns that "drgaons" still means dragons. Copies are added, not
+    swapped in: the clean anchor keeps its pair. A copy that happens to spell a judged noisy
+    query (``forbidden``, normalized) is dropped, so no evaluated text is trained on."""
+    rng = random.Random(seed)
+    copies = []
+    for pair in pairs:
+        if rng.random() >= share:
+            continue
+        anchor = misspelled(pair.anchor, rng)
+        if anchor and normalize_query(anchor) not in forbidden:
+            copies.append(Pair(anchor, pair.positive_id, "typo", pair.negative_id))
+    return [*pairs, *copies]
 
 
 def content_words(text: str) -> list[str]:

@@ -108,6 +108,16 @@ VARIANTS: dict[str, Callable[[str, random.Random], str | None]] = {
 WEIGHTS = {"drop": 3, "double": 2, "swap": 3, "genre": 2, "plural": 2, "emoji": 1, "caps": 1}
 
 
+TYPOS = ("drop", "double", "swap")
+
+
+def misspelled(text: str, rng: random.Random) -> str | None:
+    """``text`` with one typo (a dropped, doubled or swapped letter), or None if no word has
+    five letters. Training pairs use it; only letter typos, so the judged noisy queries' other
+    kinds (genre spellings, plurals, emoji, caps) stay a test of the rest of the pipeline."""
+    return VARIANTS[rng.choice(TYPOS)](text, rng)
+
+
 def noisy_variant(query: JudgedQuery) -> tuple[JudgedQuery, str]:
     """The query's one variant and the name of what was done to it."""
     rng = _rng(query.qid)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from retraining.corpus_pairs import CorpusPairBuilder, assert_no_leak, mine_hard_negatives
+from retraining.corpus_pairs import (
+    CorpusPairBuilder,
+    Pair,
+    assert_no_leak,
+    mine_hard_negatives,
+    with_typo_copies,
+)
 from retrieval.corpus import SHIPPED_CORPUS
 from retrieval.corpus_view import load_corpus_from_file
 from retrieval.golden_set import load_golden_set
@@ -84,3 +90,18 @@ def test_keywords_skip_adverbs_and_contractions() -> None:
     words = content_words("She didn't walk slowly; the family's silly dragon waited quietly.")
     assert "slowly" not in words and "quietly" not in words and "didn" not in words
     assert {"walk", "silly", "dragon", "waited"} <= set(words)
+
+
+def test_typo_copies_are_added_beside_the_clean_pairs_and_skip_judged_spellings() -> None:
+    pairs = [Pair(f"haunted lighthouse {i}", f"p{i}", "keyword") for i in range(200)]
+    out = with_typo_copies(pairs, 0.25, seed=13)
+    assert out[:200] == pairs  # every clean pair is kept
+    copies = out[200:]
+    assert 25 <= len(copies) <= 75  # about a quarter
+    assert all(
+        c.source == "typo" and c.anchor != pairs[int(c.positive_id[1:])].anchor for c in copies
+    )
+    assert out == with_typo_copies(pairs, 0.25, seed=13)
+    forbidden = frozenset(c.anchor for c in copies)
+    assert with_typo_copies(pairs, 0.25, seed=13, forbidden=forbidden) == pairs
+    assert with_typo_copies(pairs, 0.0, seed=13) == pairs

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import random
 
+from rapidfuzz.distance import OSA
+
 from retrieval.eval_sets import JudgedQuery, load_queries
 from retrieval.query_noise import (
     NOISY_QUERIES_PATH,
     VARIANTS,
     all_caps,
     genre_variant,
+    misspelled,
     noisy_rows,
     noisy_variant,
     plural_variant,
@@ -49,3 +52,12 @@ def test_variants_are_deterministic_and_shaped_as_named() -> None:
     swapped = swap_letters("dragons", rng)
     assert swapped != "dragons" and sorted(swapped) == sorted("dragons")
     assert swapped[0] == "d" and swapped[-1] == "s"
+
+
+def test_misspelled_makes_one_letter_typo_and_keeps_short_words() -> None:
+    rng = random.Random(3)
+    for _ in range(50):
+        typo = misspelled("haunted lighthouse", rng)
+        assert typo is not None and typo != "haunted lighthouse"
+        assert OSA.distance(typo, "haunted lighthouse") == 1  # one drop, double or swap
+    assert misspelled("a cat", random.Random(0)) is None  # no word of five letters
