@@ -41,10 +41,17 @@ def run_name(
     learning_rate: float,
     typo_share: float = 0.0,
     without: tuple[str, ...] = (),
+    pairs_per_prompt: int = 8,
+    epochs: float = 1.0,
+    seed: int = 13,
 ) -> str:
+    """Every knob that differs from the ``default`` preset is in the name."""
     typos = f"-typo{typo_share:g}" if typo_share else ""
     dropped = "".join(f"-no_{source}" for source in without)
-    return f"{loss}-{n_pairs}p-lr{learning_rate:g}{typos}{dropped}"
+    per_prompt = f"-ppp{pairs_per_prompt}" if pairs_per_prompt != 8 else ""
+    rounds = f"-ep{epochs:g}" if epochs != 1 else ""
+    seeded = f"-seed{seed}" if seed != 13 else ""
+    return f"{loss}-{n_pairs}p-lr{learning_rate:g}{typos}{dropped}{per_prompt}{rounds}{seeded}"
 
 
 def averaged_name(run: str, base_weight: float) -> str:
@@ -60,12 +67,19 @@ def sample_pairs(
     return random.Random(seed).sample(pool, min(n_pairs, len(pool)))
 
 
-def train_unaveraged(examples, loss: str, learning_rate: float, out_dir: Path):  # type: ignore[no-untyped-def]
+def train_unaveraged(
+    examples, loss: str, learning_rate: float, epochs: float, seed: int, out_dir: Path
+):  # type: ignore[no-untyped-def]
     from retraining.trainer import PRESETS, train_candidate
     from retrieval.model_registry import base_model_path
 
     config = replace(
-        PRESETS["default"], loss=loss, learning_rate=learning_rate, average_with_start=0.0
+        PRESETS["default"],
+        loss=loss,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        seed=seed,
+        average_with_start=0.0,
     )
     started = time.perf_counter()
     outcome = train_candidate(base_model_path(), base_model_path(), examples, config, out_dir)
@@ -157,7 +171,11 @@ def main() -> None:
     parser.add_argument(
         "--without", default="", help="pair sources to leave out, e.g. keyword,genre"
     )
-    parser.add_argument("--seed", type=int, default=13, help="which pairs are sampled")
+    parser.add_argument(
+        "--pairs-per-prompt", type=int, default=8, help="corpus pairs made per training prompt"
+    )
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=13, help="pairs sampled, typo copies, training")
     parser.add_argument("--out", type=Path, default=Path("out/heldout-sweep"))
     args = parser.parse_args()
 
@@ -183,7 +201,10 @@ def main() -> None:
             "metrics": score(ModelRef("base", base_model_path()), prompts, golden, cache)
         }
     pool = corpus_pairs_for(
-        PRESETS["default"], prompts, golden, Path(tempfile.gettempdir()) / "pb-bench"
+        replace(PRESETS["default"], pairs_per_prompt=args.pairs_per_prompt),
+        prompts,
+        golden,
+        Path(tempfile.gettempdir()) / "pb-bench",
     )
     text = {p.id: document_text(p, TRAINING_FORMAT) for p in prompts}
     averages = [float(a) for a in args.averages.split(",")]
@@ -197,17 +218,29 @@ def main() -> None:
         for typos in args.typo_shares.split(",")
     ]
     for loss, n_pairs, learning_rate, typo_share in grid:
-        run = run_name(loss, n_pairs, learning_rate, typo_share, without)
+        run = run_name(
+            loss,
+            n_pairs,
+            learning_rate,
+            typo_share,
+            without,
+            args.pairs_per_prompt,
+            args.epochs,
+            args.seed,
+        )
         todo = [w for w in averages if averaged_name(run, w) not in results]
         if not todo:
             continue
         trained_dir = args.out / "models" / run
-        seconds = None
+        seconds, n_trained = None, None
         if not (trained_dir / "modules.json").is_file():
             pairs = sample_pairs(pool, n_pairs, args.seed, without)
             pairs = with_typo_copies(pairs, typo_share, args.seed, noisy_queries)
             examples = [TrainingExample(p.anchor, text[p.positive_id]) for p in pairs]
-            _outcome, seconds = train_unaveraged(examples, loss, learning_rate, trained_dir)
+            n_trained = len(examples)
+            _outcome, seconds = train_unaveraged(
+                examples, loss, learning_rate, args.epochs, args.seed, trained_dir
+            )
         for weight in todo:
             name = averaged_name(run, weight)
             model_dir = save_averaged(trained_dir, weight, args.out / "models" / name)
@@ -217,6 +250,9 @@ def main() -> None:
                 "learning_rate": learning_rate,
                 "typo_share": typo_share,
                 "without": list(without),
+                "pairs_per_prompt": args.pairs_per_prompt,
+                "epochs": args.epochs,
+                "pairs_trained": n_trained,
                 "base_weight": weight,
                 "train_seconds": None if seconds is None else round(seconds, 1),
                 "metrics": score(ModelRef(name, model_dir), prompts, golden, cache),

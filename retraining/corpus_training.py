@@ -1,5 +1,6 @@
 """Training pairs from the corpus for `promptbot train`: generated queries + judged train
-queries, hard negatives mined with the base model, leak-checked against the split."""
+queries, hard negatives mined with the base model, misspelled copies on request,
+leak-checked against the split."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from retraining.corpus_pairs import (
     Pair,
     assert_no_leak,
     mine_hard_negatives,
+    with_typo_copies,
 )
 from retraining.trainer import TrainConfig
 from retrieval.corpus_view import CorpusPrompt
 from retrieval.engine_builder import build_engine
+from retrieval.eval_sets import load_queries
 from retrieval.golden_set import GoldenSet
 from retrieval.model_registry import resolve_model
+from retrieval.query_noise import NOISY_QUERIES_PATH
 from retrieval.vocabulary import default_vocabulary
 
 
@@ -36,6 +40,7 @@ def corpus_pairs(
     hard_negatives: bool = False,
     per_prompt: int = 8,
     seed: int = 13,
+    typo_share: float = 0.0,
 ) -> list[Pair]:
     builder = CorpusPairBuilder(default_vocabulary(), seed=seed, per_prompt=per_prompt)
     heldout = golden.split.heldout_prompts
@@ -45,8 +50,17 @@ def corpus_pairs(
         training = [p for p in prompts if p.id not in heldout]
         rankings = base_rankings([p.anchor for p in pairs], training, cache_dir)
         pairs = mine_hard_negatives(pairs, training, rankings, builder, seed=seed)
+    if typo_share:
+        pairs = with_typo_copies(pairs, typo_share, seed, judged_noisy_anchors())
     assert_no_leak(pairs, heldout, forbidden)
     return pairs
+
+
+def judged_noisy_anchors() -> frozenset[str]:
+    """The judged noisy queries, normalized: no typo copy may spell one of them."""
+    if not NOISY_QUERIES_PATH.is_file():
+        return frozenset()
+    return frozenset(q.normalized for q in load_queries(NOISY_QUERIES_PATH))
 
 
 def corpus_pairs_for(
@@ -60,4 +74,5 @@ def corpus_pairs_for(
         hard_negatives=config.hard_negatives,
         per_prompt=config.pairs_per_prompt,
         seed=config.seed,
+        typo_share=config.typo_share,
     )

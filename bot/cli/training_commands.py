@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
-    preset: str = typer.Option("default", help="Named configuration: default or strategy."),
+    preset: str = typer.Option(
+        "corpus", help="Named configuration: corpus (GIST + typo copies), default or strategy."
+    ),
     epochs: float | None = typer.Option(None, help="Epochs (overrides the preset)."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
@@ -28,6 +30,9 @@ def train(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
     seed: int | None = typer.Option(None),
     pairs_per_prompt: int | None = typer.Option(None, "--pairs-per-prompt"),
+    typo_share: float | None = typer.Option(
+        None, "--typo-share", help="Share of pairs also trained with a misspelled anchor."
+    ),
     precision: str | None = typer.Option(
         None, help="auto (bf16 where the CPU has it natively), bf16 or fp32."
     ),
@@ -58,6 +63,7 @@ def train(
             max_steps=max_steps,
             seed=seed,
             pairs_per_prompt=pairs_per_prompt,
+            typo_share=typo_share,
             precision=precision,
         )
     except (ValueError, TypeError) as exc:

@@ -105,3 +105,21 @@ def test_typo_copies_are_added_beside_the_clean_pairs_and_skip_judged_spellings(
     forbidden = frozenset(c.anchor for c in copies)
     assert with_typo_copies(pairs, 0.25, seed=13, forbidden=forbidden) == pairs
     assert with_typo_copies(pairs, 0.0, seed=13) == pairs
+
+
+def test_the_corpus_preset_adds_typo_copies_that_never_spell_a_judged_noisy_query(
+    shipped, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from retraining.corpus_training import corpus_pairs_for, judged_noisy_anchors
+    from retraining.trainer import PRESETS
+
+    prompts, golden = shipped
+    clean = corpus_pairs_for(PRESETS["default"], prompts, golden, tmp_path)
+    with_typos = corpus_pairs_for(PRESETS["corpus"], prompts, golden, tmp_path)
+    typos = [p for p in with_typos if p.source == "typo"]
+    assert with_typos[: len(clean)] == clean
+    assert 0.2 * len(clean) < len(typos) < 0.4 * len(clean)
+    noisy = judged_noisy_anchors()
+    assert len(noisy) > 200
+    assert not {p.anchor for p in typos} & noisy
+    assert {p.positive_id for p in typos}.isdisjoint(golden.split.heldout_prompts)

@@ -42,6 +42,13 @@ def test_the_default_preset_is_the_measured_recipe() -> None:
     assert (default.warmup_ratio, default.seed, default.precision) == (0.1, 13, "auto")
 
 
+def test_the_corpus_preset_is_the_held_out_winner() -> None:
+    corpus = PRESETS["corpus"]
+    assert (corpus.loss, corpus.typo_share, corpus.average_with_start) == ("gist", 0.3, 0.0)
+    assert (corpus.epochs, corpus.batch_size, corpus.learning_rate) == (1.0, 32, 2e-5)
+    assert PRESETS["default"].typo_share == 0.0  # the loop's vote datasets get no typo copies
+
+
 def test_overrides_apply_on_top_of_a_preset() -> None:
     config = config_with_overrides("strategy", batch_size=8, precision="fp32", lr=None)
     assert (config.batch_size, config.precision) == (8, "fp32")
@@ -50,7 +57,12 @@ def test_overrides_apply_on_top_of_a_preset() -> None:
 
 @pytest.mark.parametrize(
     ("preset", "overrides", "message"),
-    [("nope", {}, "unknown preset"), ("default", {"precision": "fp16"}, "unknown precision")],
+    [
+        ("nope", {}, "unknown preset"),
+        ("default", {"precision": "fp16"}, "unknown precision"),
+        ("corpus", {"typo_share": 1.5}, "typo share must be between 0 and 1"),
+        ("corpus", {"typo_share": -0.1}, "typo share must be between 0 and 1"),
+    ],
 )
 def test_bad_names_are_refused_clearly(preset: str, overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
