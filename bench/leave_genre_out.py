@@ -5,8 +5,9 @@
 For each of the ``--genres`` largest genres G: training pairs are the corpus pairs
 (``retraining.corpus_training``) minus every pair whose positive or mined negative is a G
 prompt, whose anchor names G (its canonical name or a synonym from data/vocabulary.json), and
-minus the judged train queries; ``--pairs`` of them are sampled and the ``default`` preset
-fine-tunes the base for one epoch. Base and the fine-tune are then scored on G's prompts only,
+minus the judged train queries; ``--pairs`` of them are sampled and the ``--preset``
+(``default``, or ``corpus`` with its typo copies) fine-tunes the base for one epoch. Base
+and the fine-tune are then scored on G's prompts only,
 with every judged query (train and test: none was trained on) restricted to them. Prints
 NDCG@5 per genre and writes ``lgo.json``; each genre's result is saved as it finishes.
 """
@@ -57,6 +58,9 @@ def main() -> None:
     parser.add_argument("--genres", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("out/lgo"))
+    parser.add_argument(
+        "--preset", default="default", help="training preset: default (the loop's) or corpus"
+    )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "pb-bench")
     args = parser.parse_args()
 
@@ -71,7 +75,7 @@ def main() -> None:
     from retrieval.golden_set import load_golden_set
     from retrieval.model_registry import ModelRef, base_model_path
 
-    config = PRESETS["default"]
+    config = PRESETS[args.preset]
     prompts = load_corpus_from_file(SHIPPED_CORPUS)
     golden = load_golden_set(prompts)
     all_pairs = corpus_pairs_for(config, prompts, golden, args.cache)
@@ -106,6 +110,7 @@ def main() -> None:
             "queries": len(queries),
             "pairs available": len(pairs),
             "pairs trained": len(sample),
+            "preset": args.preset,
             "train s": round(seconds, 1),
             "steps": outcome.steps,
             "base NDCG@5": scores["base"]["NDCG@5"],

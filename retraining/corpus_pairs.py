@@ -236,12 +236,13 @@ def with_typo_copies(
 ) -> list[Pair]:
     """``pairs`` plus a misspelled copy of the anchor of about ``share`` of them (source
     ``typo``), so the model learns that "drgaons" still means dragons. Copies are added, not
-    swapped in: the clean anchor keeps its pair. A copy that happens to spell a judged noisy
+    swapped in: the clean anchor keeps its pair; judged queries get none. A copy that happens to spell a judged noisy
     query (``forbidden``, normalized) is dropped, so no evaluated text is trained on."""
     rng = random.Random(seed)
     copies = []
     for pair in pairs:
-        if rng.random() >= share:
+        # judged queries are real ones, and benchmarks that hold them out filter by source
+        if pair.source == "judged" or rng.random() >= share:
             continue
         anchor = misspelled(pair.anchor, rng)
         if anchor and normalize_query(anchor) not in forbidden:

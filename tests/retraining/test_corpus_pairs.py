@@ -105,6 +105,8 @@ def test_typo_copies_are_added_beside_the_clean_pairs_and_skip_judged_spellings(
     forbidden = frozenset(c.anchor for c in copies)
     assert with_typo_copies(pairs, 0.25, seed=13, forbidden=forbidden) == pairs
     assert with_typo_copies(pairs, 0.0, seed=13) == pairs
+    judged = [Pair(p.anchor, p.positive_id, "judged") for p in pairs]
+    assert with_typo_copies(judged, 1.0, seed=13) == judged  # real queries are not copied
 
 
 def test_the_corpus_preset_adds_typo_copies_that_never_spell_a_judged_noisy_query(
