@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -68,8 +68,13 @@ def sample_pairs(
 
 
 def train_unaveraged(
-    examples, loss: str, learning_rate: float, epochs: float, seed: int, out_dir: Path
-):  # type: ignore[no-untyped-def]
+    examples: list[Any],
+    loss: Literal["mnrl", "gist"],
+    learning_rate: float,
+    epochs: float,
+    seed: int,
+    out_dir: Path,
+) -> tuple[Any, float]:
     from retraining.trainer import PRESETS, train_candidate
     from retrieval.model_registry import base_model_path
 
@@ -209,9 +214,11 @@ def main() -> None:
     text = {p.id: document_text(p, TRAINING_FORMAT) for p in prompts}
     averages = [float(a) for a in args.averages.split(",")]
     noisy_queries = frozenset(q.normalized for q in load_queries(NOISY_QUERIES_PATH))
+    if unknown := set(args.losses.split(",")) - {"mnrl", "gist"}:
+        parser.error(f"unknown loss {', '.join(sorted(unknown))} (choose from mnrl, gist)")
     without = tuple(filter(None, args.without.split(",")))
     grid = [
-        (loss, int(n), float(lr), float(typos))
+        (cast(Literal["mnrl", "gist"], loss), int(n), float(lr), float(typos))
         for loss in args.losses.split(",")
         for n in args.pairs.split(",")
         for lr in args.learning_rates.split(",")

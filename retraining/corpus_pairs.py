@@ -235,9 +235,10 @@ def with_typo_copies(
     pairs: Sequence[Pair], share: float, seed: int, forbidden: frozenset[str] = frozenset()
 ) -> list[Pair]:
     """``pairs`` plus a misspelled copy of the anchor of about ``share`` of them (source
-    ``typo``), so the model learns that "drgaons" still means dragons. Copies are added, not
-    swapped in: the clean anchor keeps its pair; judged queries get none. A copy that happens to spell a judged noisy
-    query (``forbidden``, normalized) is dropped, so no evaluated text is trained on."""
+    ``typo``). Copies are added, not swapped in: the clean anchor keeps its pair; judged
+    queries get none. A copy that happens to spell a judged noisy query (``forbidden``,
+    normalized) is dropped, so no evaluated text is trained on. Measured: it does not teach
+    the model typos (the query-side layer does that); see docs/results.md."""
     rng = random.Random(seed)
     copies = []
     for pair in pairs:
