@@ -7,9 +7,9 @@ For each of the ``--genres`` largest genres G: training pairs are the corpus pai
 prompt, whose anchor names G (its canonical name or a synonym from data/vocabulary.json), and
 minus the judged train queries; ``--pairs`` of them are sampled and the ``--preset``
 (``default``, or ``corpus`` with its typo copies) fine-tunes the base for one epoch. Base
-and the fine-tune are then scored on G's prompts only,
-with every judged query (train and test: none was trained on) restricted to them. Prints
-NDCG@5 per genre and writes ``lgo.json``; each genre's result is saved as it finishes.
+and the fine-tune are then scored on G's prompts only, with every judged query (train and
+test: none was trained on) restricted to them. Prints NDCG@5 per genre and writes
+``lgo.json``; each genre's result is saved as it finishes.
 """
 
 from __future__ import annotations
