@@ -42,6 +42,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--model", action="append", default=None, help="base or a model dir")
     parser.add_argument("--out", type=Path, default=Path("out/noisy"))
+    parser.add_argument(
+        "--theme-weight",
+        type=float,
+        default=0.0,
+        help="theme-match stage weight (PROMPTBOT_THEME_WEIGHT; 0: dense only)",
+    )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "pb-bench")
     args = parser.parse_args()
 
@@ -78,7 +84,12 @@ def main() -> None:
             row: dict[str, Any] = {}
             for tolerant in (False, True):
                 engine = build_engine(
-                    ref, corpus, args.cache, encoder=encoder, typo_tolerance=tolerant
+                    ref,
+                    corpus,
+                    args.cache,
+                    encoder=encoder,
+                    typo_tolerance=tolerant,
+                    theme_weight=args.theme_weight,
                 )
                 for label, queries in (("clean", clean), ("noisy", dirty)):
                     metrics = evaluate_ranker(dense_ranker(engine), queries)

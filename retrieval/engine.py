@@ -4,7 +4,8 @@
 cache, and builds an exact index (numpy) or, above ``approximate_above`` prompts, an HNSW
 index — same API either way. Hybrid search (BM25 fused with dense by reciprocal rank) is
 available behind a setting; it measured worse than dense alone on our test split (see
-docs/results.md), so it is off by default.
+docs/results.md), so it is off by default. With ``theme_weight`` above 0 a second stage
+(``retrieval.theme_match``) lifts the dense top 30 prompts whose theme tags the query names.
 
 Making the encoder is not done here: exporting a model to ONNX, or the torch reference
 encoder, needs torch, and this module is on the serving path, which must not reach torch
@@ -28,6 +29,7 @@ from retrieval.documents import DEFAULT_FORMAT, document_text
 from retrieval.embedding_cache import CHUNK_ROWS, EmbeddingStats, Progress, embed_corpus
 from retrieval.encoders import Encoder
 from retrieval.model_registry import ModelRef
+from retrieval.theme_match import RERANK_DEPTH, ThemeMatcher
 from retrieval.typo_tolerance import QueryCorrector, english_words, wordpiece_words
 from retrieval.vector_index import ExactIndex, HnswIndex, build_index
 from retrieval.vocabulary import default_vocabulary, normalize_query
@@ -90,6 +92,7 @@ class SearchEngine:
         doc_format: str = DEFAULT_FORMAT,
         corrector: QueryCorrector | None = None,
         cache_file: Path | None = None,
+        theme_weight: float = 0.0,
     ) -> None:
         self.model = model
         self.cache_file = cache_file  # where this engine's rows are cached (None: memory only)
@@ -105,6 +108,13 @@ class SearchEngine:
         self.hybrid = hybrid
         self.doc_format = doc_format
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
+        self.theme_weight = theme_weight
+        self.themes_of_row = [frozenset(p.themes) for p in self.prompts]
+        self.theme_matcher = (
+            ThemeMatcher.from_corpus(self.themes_of_row, default_vocabulary())
+            if theme_weight
+            else None
+        )
         self._rating_levels = np.fromiter(
             (p.rating.level for p in self.prompts), dtype=np.int8, count=len(self.prompts)
         )
@@ -133,6 +143,7 @@ class SearchEngine:
         doc_format: str = DEFAULT_FORMAT,
         typo_tolerance: bool = False,
         progress: Progress | None = None,
+        theme_weight: float = 0.0,
     ) -> SearchEngine:
         """Embed ``prompts`` as ``doc_format`` with ``encoder``; backend and format key a cache."""
         cache_file = embedding_cache_file(model, cache_dir, backend, doc_format)
@@ -157,6 +168,7 @@ class SearchEngine:
             doc_format,
             corrector,
             cache_file,
+            theme_weight,
         )
 
     def normalize(self, query: str) -> str:
@@ -235,7 +247,7 @@ class SearchEngine:
         mask = self._mask(genre, max_rating, scope)
         if mask is not None and not mask.any():
             return [[] for _ in queries]
-        depth = min(len(self.prompts), max(k, 100) if self._bm25 else k)
+        depth = min(len(self.prompts), max(k, 100) if self._bm25 else self._rerank_depth(k))
         scores, ids = self.index.search(vectors, depth, allowed=mask)
         results = []
         for row, query in enumerate(normalized):
@@ -244,8 +256,15 @@ class SearchEngine:
             ]
             if self._bm25 is not None:
                 pairs = self._fuse(query, pairs, mask, depth)
+            if self.theme_matcher is not None:
+                pairs = self.theme_matcher.rerank(
+                    query, pairs, self.themes_of_row, self.theme_weight
+                )
             results.append([Hit(self.prompts[i], s) for i, s in pairs[:k]])
         return results
+
+    def _rerank_depth(self, k: int) -> int:
+        return max(k, RERANK_DEPTH) if self.theme_matcher is not None else k
 
     def most_similar(self, document: str, scope: Scope) -> Hit | None:
         """The prompt in ``scope`` closest to ``document`` (a prompt's document text): the
@@ -314,6 +333,7 @@ class SearchEngine:
             self.doc_format,
             self.corrector,
             self.cache_file,
+            self.theme_weight,
         )
 
     def _fuse(

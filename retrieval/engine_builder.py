@@ -60,6 +60,7 @@ def build_engine(
     doc_format: str = DEFAULT_FORMAT,
     typo_tolerance: bool = False,
     progress: Progress | None = None,
+    theme_weight: float = 0.0,
 ) -> SearchEngine:
     """``model`` over ``prompts`` on ``backend``; ``encoder`` reuses one already loaded."""
     return SearchEngine.build(
@@ -75,4 +76,5 @@ def build_engine(
         doc_format=doc_format,
         typo_tolerance=typo_tolerance,
         progress=progress,
+        theme_weight=theme_weight,
     )

@@ -35,6 +35,7 @@ class ServingEngineFactory:
     approximate_above: int = 50_000
     hybrid: bool = False
     typo_tolerance: bool = False
+    theme_weight: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServingEngineFactory:
@@ -46,6 +47,7 @@ class ServingEngineFactory:
             approximate_above=settings.approximate_above,
             hybrid=settings.hybrid,
             typo_tolerance=settings.typo_tolerance,
+            theme_weight=settings.theme_weight,
         )
 
     def __call__(
@@ -63,4 +65,5 @@ class ServingEngineFactory:
             hybrid=self.hybrid,
             typo_tolerance=self.typo_tolerance,
             progress=progress,
+            theme_weight=self.theme_weight,
         )

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         default=True,
         description="snap misspelled query words to the corpus vocabulary before encoding",
     )
+    theme_weight: float = Field(
+        default=0.15,
+        ge=0.0,
+        le=1.0,
+        description="bonus for each theme a query names that a prompt carries, added to the "
+        "dense top 30 (0: off); fit on the train split",
+    )
     champion_poll_seconds: float = Field(default=5.0, description="how often serving re-reads")
 
     retrain_schedule: str = Field(

@@ -81,6 +81,7 @@ def search(
         approximate_above=settings.approximate_above,
         hybrid=settings.hybrid,
         typo_tolerance=settings.typo_tolerance,
+        theme_weight=settings.theme_weight,
         show_progress=not as_json,  # embedding a new or much grown corpus takes a while
     )
     hits = engine.search(keywords, k, genre=genre)
@@ -256,6 +257,7 @@ def rank(
         approximate_above=settings.approximate_above,
         hybrid=settings.hybrid,
         typo_tolerance=settings.typo_tolerance,
+        theme_weight=settings.theme_weight,
     )
     ranked = engine.search_many([q.query for q in queries], top_k)
     payload = {q.qid: [h.prompt_id for h in hits] for q, hits in zip(queries, ranked, strict=True)}
