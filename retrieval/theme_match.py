@@ -13,9 +13,9 @@ genres are not matched.
 What counts as naming a theme: a run of up to ``MAX_PHRASE_WORDS`` whole words of the
 normalized (and typo-corrected) query, longest first, equal to a theme's name or one of the
 words users type for it (``data/vocabulary.json``), or to any theme a prompt in the engine
-carries (a server's own tags match by their own name). The bonus is the share of the named themes the
-prompt carries, times the weight, so a query naming two themes lifts a prompt with both above
-one with either. Queries that name no theme are left exactly as dense ranked them.
+carries (a server's own tags match by their own name). The bonus is the share of the named
+themes the prompt carries, times the weight, so a query naming two themes lifts a prompt with
+both above one with either. Queries that name no theme are left exactly as dense ranked them.
 
 Cost: a dictionary lookup per query n-gram and a set intersection per candidate; no model, no
 torch (serving imports this).
