@@ -81,6 +81,15 @@ def small_finetune(prompts, golden, cache, n_pairs: int, fmt: str, out_dir: Path
     return outcome, time.perf_counter() - started
 
 
+def model_from_spec(spec: str):  # type: ignore[no-untyped-def]
+    """``base`` or a model directory (labelled by its folder name) as a ``ModelRef``."""
+    from retrieval.model_registry import ModelRef, base_model_path
+
+    if spec == "base":
+        return ModelRef("base", base_model_path())
+    return ModelRef(Path(spec).name, Path(spec))
+
+
 def ndcg(metrics: dict[str, Any], slice_name: str = "all") -> float:
     return float(metrics.get(slice_name, {}).get("NDCG@5", float("nan")))
 

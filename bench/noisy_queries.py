@@ -51,13 +51,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "pb-bench")
     args = parser.parse_args()
 
+    from bench.document_formats import model_from_spec
     from retrieval.corpus import SHIPPED_CORPUS
     from retrieval.corpus_view import load_corpus_from_file
     from retrieval.engine_builder import build_engine, load_encoder
     from retrieval.eval_sets import load_queries
     from retrieval.evaluation import dense_ranker, evaluate_ranker
     from retrieval.golden_set import load_golden_set
-    from retrieval.model_registry import ModelRef, base_model_path
     from retrieval.query_noise import NOISY_QUERIES_PATH
 
     prompts = load_corpus_from_file(SHIPPED_CORPUS)
@@ -74,11 +74,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for spec in args.model or ["base"]:
-        ref = (
-            ModelRef("base", base_model_path())
-            if spec == "base"
-            else ModelRef(Path(spec).name, Path(spec))
-        )
+        ref = model_from_spec(spec)
         encoder = load_encoder(ref, "onnx", args.cache)
         for setting, (corpus, clean, dirty) in settings_for(prompts, golden, noisy).items():
             row: dict[str, Any] = {}

@@ -84,13 +84,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "pb-bench")
     args = parser.parse_args()
 
-    from bench.document_formats import evaluation_settings
+    from bench.document_formats import evaluation_settings, model_from_spec
     from retrieval.corpus import SHIPPED_CORPUS
     from retrieval.corpus_view import load_corpus_from_file
     from retrieval.engine_builder import build_engine, load_encoder
     from retrieval.evaluation import dense_ranker, evaluate_ranker
     from retrieval.golden_set import load_golden_set
-    from retrieval.model_registry import ModelRef, base_model_path
     from retrieval.theme_match import ThemeMatcher
     from retrieval.vocabulary import default_vocabulary
 
@@ -105,11 +104,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     cost: dict[str, tuple[float, float]] = {}
     for spec in args.model or ["base"]:
-        ref = (
-            ModelRef("base", base_model_path())
-            if spec == "base"
-            else ModelRef(Path(spec).name, Path(spec))
-        )
+        ref = model_from_spec(spec)
         encoder = load_encoder(ref, "onnx", args.cache)
         rows: dict[str, Any] = {}
         for weight in weights:

@@ -109,7 +109,8 @@ class SearchEngine:
         self.doc_format = doc_format
         self._genres = [frozenset(g.lower() for g in p.genres) for p in self.prompts]
         self.theme_weight = theme_weight
-        self.themes_of_row = [frozenset(p.themes) for p in self.prompts]
+        # built only with the stage on: nothing else reads a prompt's themes per search
+        self.themes_of_row = [frozenset(p.themes) for p in self.prompts] if theme_weight else []
         self.theme_matcher = (
             ThemeMatcher.from_corpus(self.themes_of_row, default_vocabulary())
             if theme_weight
