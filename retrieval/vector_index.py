@@ -1,7 +1,11 @@
 """Nearest-neighbour search over L2-normalised float32 rows (dot product = cosine).
 
 * ``ExactIndex`` - one matrix-vector product plus ``argpartition``: exact, no build step, and
-  fast enough for the prompt corpus (10k rows ~0.3 ms, 100k rows ~3.8 ms on 2 cores).
+  fast enough for the prompt corpus (10k rows ~0.3 ms, 100k rows ~3.8 ms on 2 cores). A
+  single query above ``INT8_FIRST_PASS_MIN_ROWS`` rows first scores every row on an int8
+  copy (``Int8FirstPass``, a quarter of the bytes), then recomputes in float32 only the rows
+  that an error bound says could still be in the top k: the answer is the float32 one, at
+  about a fifth of the cost at 10k rows.
 * ``HnswIndex``  - an hnswlib graph for corpora where brute force gets too slow (1M rows).
 * ``build_index`` picks one by corpus size.
 
@@ -27,13 +31,21 @@ HNSW_SPACE = "ip"  # inner product on unit vectors = cosine; hnswlib reports 1 -
 SUBSET_MATMUL_FRACTION = 0.5  # below this share of allowed rows, gather them before the matmul
 FILTERED_HNSW_MIN_ROWS = 2048  # fewer allowed rows: brute force them, the graph would stall
 SINGLE_THREAD_BLAS_BELOW = 20_000_000  # matrix cells (~50k x 384, where HNSW takes over)
+INT8_FIRST_PASS_MIN_ROWS = 2048  # below this the float32 product alone is already ~0.05 ms
+INT8_LEVELS = 127  # symmetric int8: -127..127, so no value is clipped
+FLOAT32_DOT_SLACK = 1e-4  # float32 rounding of a 384-term unit-vector dot is ~1e-5
 
 
 class ExactIndex:
     """Brute-force cosine search: always exact, deterministic, no build time."""
 
-    def __init__(self, matrix: np.ndarray) -> None:
+    def __init__(self, matrix: np.ndarray, int8_first_pass: bool = True) -> None:
         self.matrix = _as_float32_rows(matrix)
+        self.first_pass = (
+            Int8FirstPass.for_matrix(self.matrix)
+            if int8_first_pass and self.size >= INT8_FIRST_PASS_MIN_ROWS
+            else None
+        )
 
     @property
     def size(self) -> int:
@@ -52,6 +64,11 @@ class ExactIndex:
         """Top-k rows by dot product for each query; see the module docstring for shapes."""
         queries = _as_query_rows(queries, self.dim)
         allowed_ids = allowed_row_ids(allowed, self.size)
+        if len(queries) == 1 and self.first_pass is not None:
+            rows = self.first_pass.candidates(queries[0], k, allowed_ids)
+            if rows is not None and len(rows) < SUBSET_MATMUL_FRACTION * self.size:
+                local_scores, local_ids = top_k(_dot_rows(queries, self.matrix[rows]), k)
+                return local_scores, rows[local_ids]
         if allowed_ids is None:
             return top_k(_dot_rows(queries, self.matrix), k)
         if len(allowed_ids) < SUBSET_MATMUL_FRACTION * self.size:
@@ -60,6 +77,72 @@ class ExactIndex:
             scores = _dot_rows(queries, self.matrix)[:, allowed_ids]
         local_scores, local_ids = top_k(scores, k)
         return local_scores, allowed_ids[local_ids]
+
+
+class Int8FirstPass:
+    """Which rows could be in a query's float32 top k, from int8 products and an error bound.
+
+    Matrix and query are each rounded to int8 with one symmetric scale (``s_m``, ``s_q``), so
+    every element is off by at most half its scale. For a query q and a row m the estimate
+    ``s_q s_m (q8 . m8)`` then differs from ``q . m`` by at most
+    ``eps = |q|_1 s_m / 2 + max|m|_1 s_q / 2 + dim s_q s_m / 4`` (plus float32 rounding). The k
+    rows with the best estimates all score at least ``kth - eps``, so any row of the true top
+    k, ties included, has an estimate of at least ``kth - 2 eps``: those rows are the
+    candidates, and recomputing them in float32 gives exactly the full float32 answer. The
+    bound is loose (the actual error is ~8x smaller), yet at 10k MiniLM-like rows it leaves
+    ~100 candidates for k = 30. numkong's packed int8 kernels (AVX-512 VNNI where present) do
+    the 10k products in ~0.08 ms on one core, against ~0.5-0.9 ms for float32 BLAS; one
+    core matters because onnxruntime's pool holds the other (see ``_dot_rows``).
+    """
+
+    def __init__(self, packed: Any, scale: float, max_row_l1: float, dim: int) -> None:
+        self.packed = packed
+        self.scale = scale
+        self.max_row_l1 = max_row_l1
+        self.dim = dim
+
+    @classmethod
+    def for_matrix(cls, matrix: np.ndarray) -> Int8FirstPass | None:
+        """The int8 copy of ``matrix``, or None where it has no finite non-zero scale."""
+        import numkong
+
+        largest = float(np.abs(matrix).max()) if matrix.size else 0.0
+        if not np.isfinite(largest) or largest == 0.0:
+            return None
+        scale = largest / INT8_LEVELS
+        rows = np.rint(matrix / scale).astype(np.int8)
+        max_row_l1 = float(np.abs(matrix).sum(axis=1).max())
+        return cls(numkong.dots_pack(rows), scale, max_row_l1, int(matrix.shape[1]))
+
+    def candidates(
+        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Sorted row ids that hold the float32 top k, or None where there is nothing to cut."""
+        import numkong
+
+        largest = float(np.abs(query).max())
+        if not np.isfinite(largest) or largest == 0.0:
+            return None
+        query_scale = largest / INT8_LEVELS
+        query8 = np.rint(query / query_scale).astype(np.int8)[None, :]
+        estimates = np.asarray(numkong.dots_packed(query8, self.packed))[0]
+        if allowed_ids is not None:
+            estimates = estimates[allowed_ids]
+        if k <= 0 or k >= len(estimates):
+            return None
+        kth = np.partition(estimates, len(estimates) - k)[len(estimates) - k]
+        slack = 2 * self.error_bound(query, query_scale) / (query_scale * self.scale)
+        rows = np.flatnonzero(estimates >= kth - slack)
+        return rows if allowed_ids is None else allowed_ids[rows]
+
+    def error_bound(self, query: np.ndarray, query_scale: float) -> float:
+        """Largest possible |estimate - q . m| over all rows, in cosine units."""
+        return (
+            float(np.abs(query).sum()) * self.scale / 2
+            + self.max_row_l1 * query_scale / 2
+            + self.dim * query_scale * self.scale / 4
+            + FLOAT32_DOT_SLACK
+        )
 
 
 class HnswIndex:

@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.vector_index import ExactIndex, HnswIndex, build_index, top_k
+from retrieval.vector_index import (
+    INT8_FIRST_PASS_MIN_ROWS,
+    ExactIndex,
+    HnswIndex,
+    Int8FirstPass,
+    build_index,
+    top_k,
+)
 
 
 def unit_rows(rows: list[list[float]]) -> np.ndarray:
@@ -169,6 +176,90 @@ def test_small_searches_restore_the_blas_thread_count() -> None:
     before = blas_threads()
     ExactIndex(unit_rows([[1, 0], [0, 1]])).search(unit_rows([[1, 0]]), k=1)
     assert blas_threads() == before
+
+
+# --- ExactIndex's int8 first pass ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 10, 30])
+def test_int8_first_pass_gives_the_float32_answer_one_query_at_a_time(
+    corpus: np.ndarray, queries: np.ndarray, k: int
+) -> None:
+    with_pass, without = ExactIndex(corpus), ExactIndex(corpus, int8_first_pass=False)
+    assert with_pass.first_pass is not None and without.first_pass is None
+    for query in queries:
+        scores, ids = with_pass.search(query, k)
+        expected_scores, expected_ids = without.search(query, k)
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("share", [0.1, 0.9])
+def test_int8_first_pass_keeps_masks_exact(
+    corpus: np.ndarray, queries: np.ndarray, share: float
+) -> None:
+    allowed = np.random.default_rng(8).random(len(corpus)) < share
+    with_pass, without = ExactIndex(corpus), ExactIndex(corpus, int8_first_pass=False)
+    for query in queries[:50]:
+        _, ids = with_pass.search(query, 10, allowed=allowed)
+        _, expected = without.search(query, 10, allowed=allowed)
+        np.testing.assert_array_equal(ids, expected)
+
+
+def test_int8_first_pass_cuts_the_rows_recomputed_and_keeps_the_true_top_k(
+    corpus: np.ndarray, queries: np.ndarray
+) -> None:
+    first_pass = Int8FirstPass.for_matrix(corpus)
+    assert first_pass is not None
+    counts = []
+    for query in queries:
+        rows = first_pass.candidates(query, 10)
+        assert rows is not None
+        true_top = np.argsort(-(corpus @ query), kind="stable")[:10]
+        assert set(true_top) <= set(rows.tolist())
+        counts.append(len(rows))
+    assert np.median(counts) < len(corpus) / 10
+
+
+def test_int8_error_bound_holds_for_every_row(corpus: np.ndarray, queries: np.ndarray) -> None:
+    import numkong
+
+    first_pass = Int8FirstPass.for_matrix(corpus)
+    assert first_pass is not None
+    rng = np.random.default_rng(2)
+    signs = np.sign(corpus[int(np.argmax(np.abs(corpus).max(axis=1)))])
+    adversarial = (signs / np.linalg.norm(signs)).astype(np.float32)
+    for query in [*queries[:20], adversarial, -corpus[rng.integers(len(corpus))]]:
+        query_scale = float(np.abs(query).max()) / 127
+        query8 = np.rint(query / query_scale).astype(np.int8)[None, :]
+        estimate = np.asarray(numkong.dots_packed(query8, first_pass.packed))[0]
+        error = np.abs(estimate * query_scale * first_pass.scale - corpus @ query).max()
+        assert error <= first_pass.error_bound(query, query_scale)
+
+
+def test_int8_first_pass_breaks_ties_by_the_lower_id() -> None:
+    rng = np.random.default_rng(4)
+    spread = rng.standard_normal((INT8_FIRST_PASS_MIN_ROWS, 8)).astype(np.float32)
+    spread[:, 0] = -np.abs(spread[:, 0])  # every spread row points away from the query
+    rows = np.vstack([spread, np.tile([[1, 0.5, 0, 0, 0, 0, 0, 0]], (6, 1))])
+    index = ExactIndex(unit_rows(rows.tolist()))
+    assert index.first_pass is not None
+    _, ids = index.search(unit_rows([[1, 0.5, 0, 0, 0, 0, 0, 0]])[0], k=4)
+    first_copy = INT8_FIRST_PASS_MIN_ROWS
+    assert ids.tolist() == [[first_copy, first_copy + 1, first_copy + 2, first_copy + 3]]
+
+
+def test_int8_first_pass_is_skipped_where_it_cannot_help() -> None:
+    assert ExactIndex(unit_rows([[1, 0], [0, 1]])).first_pass is None  # small corpus
+    assert Int8FirstPass.for_matrix(np.zeros((3000, 4), dtype=np.float32)) is None
+    broken = np.ones((3000, 4), dtype=np.float32)
+    broken[5, 1] = np.nan
+    assert Int8FirstPass.for_matrix(broken) is None
+    index = ExactIndex(unit_rows(np.random.default_rng(1).random((3000, 4)).tolist()))
+    assert index.first_pass is not None
+    assert index.first_pass.candidates(np.zeros(4, dtype=np.float32), 3) is None
+    scores, ids = index.search(np.zeros(4, dtype=np.float32), k=3)
+    assert ids.tolist() == [[0, 1, 2]] and not scores.any()  # all tie at 0: lowest ids
 
 
 # --- HnswIndex ----------------------------------------------------------------------------
