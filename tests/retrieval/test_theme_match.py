@@ -11,7 +11,7 @@ from retrieval.corpus import SHIPPED_CORPUS
 from retrieval.corpus_view import CorpusPrompt, load_corpus_from_file
 from retrieval.engine import SearchEngine
 from retrieval.model_registry import ModelRef
-from retrieval.theme_match import RERANK_DEPTH, ThemeMatcher
+from retrieval.theme_match import RERANK_DEPTH, ThemeMatcher, fold_plural
 from retrieval.vocabulary import default_vocabulary
 from tests.helpers.encoders import TextHashEncoder
 
@@ -30,6 +30,37 @@ def test_theme_names_and_the_words_users_type_for_them_are_found(matcher: ThemeM
 def test_only_whole_words_match(matcher: ThemeMatcher) -> None:
     assert matcher.named_themes("griefstricken dragons") == frozenset()
     assert matcher.named_themes("fantasy dragons") == frozenset()
+
+
+def test_plurals_name_the_same_theme_as_their_singular(matcher: ThemeMatcher) -> None:
+    assert matcher.named_themes("mortalities") == matcher.named_themes("mortality") != set()
+    assert matcher.named_themes("crisis of faiths") == {"Faith"}
+    assert matcher.named_themes("heist crews in space") == {"Heist Crews"}
+
+
+def test_only_the_query_is_folded_so_curated_plural_phrases_stay_plural(
+    matcher: ThemeMatcher,
+) -> None:
+    assert matcher.named_themes("heist crew in space") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("word", "folded"),
+    [
+        ("dragons", "dragon"),
+        ("mysteries", "mystery"),
+        ("witches", "witch"),
+        ("foxes", "fox"),
+        ("kisses", "kiss"),
+        ("loss", "loss"),
+        ("virus", "virus"),
+        ("crisis", "crisis"),
+        ("gas", "gas"),
+        ("ties", "tie"),
+    ],
+)
+def test_fold_plural(word: str, folded: str) -> None:
+    assert fold_plural(word) == folded
 
 
 def test_a_servers_own_theme_tag_matches_by_its_name(matcher: ThemeMatcher) -> None:
