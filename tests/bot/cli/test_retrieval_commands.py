@@ -135,3 +135,51 @@ def test_search_needs_keywords_and_a_known_model(files: tuple[Path, Path]) -> No
     found = runner.invoke(app, ["search", "dragon gold", "--json", "-k", "1"])
     assert found.exit_code == 0, found.output
     assert json.loads(found.stdout)[0]["id"] == "drake"  # stderr may carry progress bars
+
+
+THEMED_PROMPTS = [
+    {
+        "id": "purse",
+        "title": "The Returned Purse",
+        "text": "A pickpocket walks back across the city to return a purse she stole ten "
+        "years ago.",
+        "themes": ["Atonement"],
+    },
+    {
+        "id": "walls",
+        "title": "Second Road",
+        "text": "Atonement, atonement: the word is painted on every wall of the town where the "
+        "clerk lives.",
+        "themes": ["Travel"],
+    },
+    PROMPTS[0],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("weight", "expected"), [("0", "sea"), ("0.15", "purse")])
+def test_rank_serves_with_the_theme_stage_of_the_settings(
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    weight: str,
+    expected: str,
+) -> None:
+    """A file's own theme tag lifts its prompt over a dense neighbour only with the stage on,
+    for the tag as typed and in the plural, as the unseen set will be ranked."""
+    monkeypatch.setenv("PROMPTBOT_THEME_WEIGHT", weight)
+    prompts, queries = tmp_path / "themed.jsonl", tmp_path / "themed_q.jsonl"
+    prompts.write_text("".join(json.dumps(p) + "\n" for p in THEMED_PROMPTS))
+    queries.write_text(
+        json.dumps({"qid": "one", "query": "atonement"})
+        + "\n"
+        + json.dumps({"qid": "many", "query": "atonements"})
+        + "\n"
+    )
+    out = tmp_path / "ranked.json"
+    command = ["rank", "--prompts", str(prompts), "--queries", str(queries), "--model", "base"]
+    result = runner.invoke(app, [*command, "--top-k", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(out.read_text())
+    assert ranked["one"][0] == ranked["many"][0] == "walls"  # dense leader either way
+    assert ranked["one"][1] == ranked["many"][1] == expected
