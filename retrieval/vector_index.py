@@ -67,10 +67,9 @@ class ExactIndex:
         queries = _as_query_rows(queries, self.dim)
         allowed_ids = allowed_row_ids(allowed, self.size)
         if len(queries) == 1 and self.first_pass is not None:
-            rows = self.first_pass.candidates(queries[0], k, allowed_ids)
-            if rows is not None and len(rows) < SUBSET_MATMUL_FRACTION * self.size:
-                local_scores, local_ids = top_k(_dot_rows(queries, self.matrix[rows]), k)
-                return local_scores, rows[local_ids]
+            candidates = self.first_pass.candidates(queries[0], k, allowed_ids)
+            if candidates is not None:  # the true top k lies among them: search only those
+                allowed_ids = candidates
         if allowed_ids is None:
             return top_k(_dot_rows(queries, self.matrix), k)
         if len(allowed_ids) < SUBSET_MATMUL_FRACTION * self.size:
@@ -108,11 +107,10 @@ class Int8FirstPass:
         """The int8 copy of ``matrix``, or None where it has no finite non-zero scale."""
         import numkong
 
-        largest = float(np.abs(matrix).max()) if matrix.size else 0.0
-        if not np.isfinite(largest) or largest == 0.0:
+        quantized = _symmetric_int8(matrix)
+        if quantized is None:
             return None
-        scale = largest / INT8_LEVELS
-        rows = np.rint(matrix / scale).astype(np.int8)
+        rows, scale = quantized
         max_row_l1 = float(np.abs(matrix).sum(axis=1).max())
         return cls(numkong.dots_pack(rows), scale, max_row_l1, int(matrix.shape[1]))
 
@@ -122,12 +120,11 @@ class Int8FirstPass:
         """Sorted row ids that hold the float32 top k, or None where there is nothing to cut."""
         import numkong
 
-        largest = float(np.abs(query).max())
-        if not np.isfinite(largest) or largest == 0.0:
+        quantized = _symmetric_int8(query)
+        if quantized is None:
             return None
-        query_scale = largest / INT8_LEVELS
-        query8 = np.rint(query / query_scale).astype(np.int8)[None, :]
-        estimates = np.asarray(numkong.dots_packed(query8, self.packed))[0]
+        query8, query_scale = quantized
+        estimates = np.asarray(numkong.dots_packed(query8[None, :], self.packed))[0]
         if allowed_ids is not None:
             estimates = estimates[allowed_ids]
         if k <= 0 or k >= len(estimates):
@@ -145,6 +142,16 @@ class Int8FirstPass:
             + self.dim * query_scale * self.scale / 4
             + FLOAT32_DOT_SLACK
         )
+
+
+def _symmetric_int8(values: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """``values`` rounded to int8 with one scale (largest |value| -> 127), or None where that
+    scale is zero or not finite (an all-zero or broken array has nothing to bound)."""
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    if not np.isfinite(largest) or largest == 0.0:
+        return None
+    scale = largest / INT8_LEVELS
+    return np.rint(values / scale).astype(np.int8), scale
 
 
 class HnswIndex:
